@@ -1,0 +1,52 @@
+"""jobline: typed jobs, a database queue and async workers for Python and Django.
+
+Define jobs with ``@jobline.job`` or ``class MyJob(jobline.Job)`` in an app's ``jobs.py``,
+enqueue them with ``my_job.enqueue(...)`` or ``jobline.enqueue("name", {...})``, and run
+``jobline worker`` (or ``python manage.py jobline worker``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobline.core.retry import RetryPolicy
+from jobline.core.states import JobStatus
+from jobline.definitions import Job, JobContext, JobType, current_job, job, registry
+from jobline.exceptions import InputsError, JoblineError, Retry, UnknownJobType
+
+_LAZY = {  # need Django's database layer, imported on first use
+    "enqueue": "jobline.enqueue",
+    "aenqueue": "jobline.enqueue",
+    "enqueue_many": "jobline.enqueue",
+    "aenqueue_many": "jobline.enqueue",
+    "EnqueuedJob": "jobline.enqueue",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jobline' has no attribute {name!r}")
+
+
+__all__ = [
+    "EnqueuedJob",
+    "InputsError",
+    "Job",
+    "JobContext",
+    "JobStatus",
+    "JobType",
+    "JoblineError",
+    "Retry",
+    "RetryPolicy",
+    "UnknownJobType",
+    "aenqueue",
+    "aenqueue_many",
+    "current_job",
+    "enqueue",
+    "enqueue_many",
+    "job",
+    "registry",
+]

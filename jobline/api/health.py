@@ -1,0 +1,41 @@
+"""``GET /api/v1/health``: is the database reachable, are workers alive, how deep is the queue."""
+
+from __future__ import annotations
+
+from django.db import DatabaseError
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router, Schema
+
+from jobline.models import Job, Worker
+
+router = Router(tags=["health"])
+
+
+class Health(Schema):
+    status: str  #: "ok", or "error" when the database cannot be reached
+    database: bool
+    workers: int  #: workers whose lease is live
+    queue_depth: int  #: jobs waiting to run now or later
+    running: int
+    error: str | None = None
+
+
+@router.get("/health", response={200: Health, 503: Health}, auth=None)
+def health(request: HttpRequest):
+    try:
+        workers = Worker.objects.filter(lease_expires_at__gt=timezone.now()).count()
+        queued = Job.objects.filter(status="queued").count()
+        running = Job.objects.filter(status="running").count()
+    except DatabaseError as exc:
+        return 503, Health(
+            status="error",
+            database=False,
+            workers=0,
+            queue_depth=0,
+            running=0,
+            error=str(exc).strip(),
+        )
+    return 200, Health(
+        status="ok", database=True, workers=workers, queue_depth=queued, running=running
+    )

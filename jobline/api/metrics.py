@@ -1,0 +1,58 @@
+"""``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times.
+
+Latency histograms come from the live workers' heartbeats, so every process of a
+deployment is covered by scraping any web process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from jobline.models import Job, Worker
+from jobline.worker.stats import BUCKETS
+
+
+class _Collector:
+    def collect(self) -> Iterator[object]:
+        jobs = GaugeMetricFamily(
+            "jobline_jobs", "Jobs by status and queue", labels=["status", "queue"]
+        )
+        for row in Job.objects.values("status", "queue").annotate(n=Count("id")).order_by():
+            jobs.add_metric([row["status"], row["queue"]], row["n"])
+        yield jobs
+        live = list(Worker.objects.filter(lease_expires_at__gt=timezone.now()))
+        workers = GaugeMetricFamily("jobline_workers", "Live worker processes")
+        workers.add_metric([], len(live))
+        yield workers
+        yield _histogram("jobline_claim_duration_seconds", "Seconds per claim query", live, "claim")
+        yield _histogram("jobline_job_run_duration_seconds", "Seconds per job attempt", live, "run")
+
+
+def _histogram(name: str, doc: str, workers: list[Worker], key: str) -> HistogramMetricFamily:
+    counts = [0] * (len(BUCKETS) + 1)
+    total = 0.0
+    for w in workers:
+        h = (w.stats or {}).get(key) or {}
+        for i, n in enumerate(h.get("counts", [])[: len(counts)]):
+            counts[i] += n
+        total += h.get("sum", 0.0)
+    cumulative, running = [], 0
+    for bound, n in zip([*map(str, BUCKETS), "+Inf"], counts, strict=True):
+        running += n
+        cumulative.append((bound, running))
+    family = HistogramMetricFamily(name, doc)
+    family.add_metric([], cumulative, total)
+    return family
+
+
+def metrics(request: HttpRequest) -> HttpResponse:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector())
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,1 @@
+"""The ``jobline`` command (also ``python manage.py jobline``)."""

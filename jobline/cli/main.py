@@ -1,0 +1,116 @@
+"""``jobline <command>``: parse arguments, set up Django, run the command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in value.split(",") if v.strip())
+
+
+def _worker_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--queue",
+        "-q",
+        action="append",
+        type=_csv,
+        default=[],
+        help="queues to take (repeat or comma-separate); default: all",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        type=_csv,
+        default=[],
+        help="job types to take; default: every registered type",
+    )
+    p.add_argument(
+        "--exclude", action="append", type=_csv, default=[], help="job types never to take"
+    )
+    p.add_argument(
+        "--tag",
+        action="append",
+        type=_csv,
+        default=[],
+        help="capabilities of this host; job types that require them run here",
+    )
+    p.add_argument("--concurrency", "-c", type=int, help="jobs run at once (WORKER_CONCURRENCY)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jobline", description=__doc__)
+    parser.add_argument("--data-dir", help="folder for the SQLite database (JOBLINE_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", help="migrate, create the first admin, serve web + API + worker")
+    up.add_argument("--host", default="127.0.0.1")
+    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--no-worker", action="store_true", help="serve only; run workers apart")
+    up.add_argument("--concurrency", "-c", type=int)
+
+    web = sub.add_parser("web", help="serve the web UI, API and admin (no worker)")
+    web.add_argument("--host", default="127.0.0.1")
+    web.add_argument("--port", type=int, default=8000)
+
+    worker = sub.add_parser("worker", help="run jobs")
+    _worker_args(worker)
+    worker.add_argument("--max-jobs", type=int, help="stop after this many jobs")
+    worker.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    sub.add_parser("migrate", help="create or update the database tables")
+
+    enqueue = sub.add_parser("enqueue", help="enqueue one job and print its id")
+    enqueue.add_argument("type")
+    enqueue.add_argument("--inputs", default="{}", help="inputs as a JSON object")
+    enqueue.add_argument("--queue")
+    enqueue.add_argument("--priority", type=int)
+    enqueue.add_argument("--delay", type=float, help="seconds to wait before it may run")
+    enqueue.add_argument("--idempotency-key")
+
+    sub.add_parser(
+        "initialsuperuser", help="create the admin from INITIAL_SUPERUSER_NAME / _PASSWORD"
+    )
+
+    bench = sub.add_parser("bench", help="measure enqueue and drain rates and start latency")
+    bench.add_argument("--jobs", "-n", type=int, default=20_000)
+    bench.add_argument("--kind", default="noop", help="noop or sleep:SECONDS")
+    bench.add_argument("--workers", "-w", type=int, default=1, help="worker processes")
+    bench.add_argument("--concurrency", "-c", type=int, default=1000)
+    bench.add_argument(
+        "--latency-samples",
+        type=int,
+        default=200,
+        help="jobs enqueued one by one into idle workers to time the start",
+    )
+    bench.add_argument("--no-progress", action="store_true")
+    return parser
+
+
+def setup_django(args: argparse.Namespace) -> None:
+    if args.data_dir:
+        os.environ["JOBLINE_DATA_DIR"] = args.data_dir
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobline.service.settings")
+    import django
+
+    django.setup()
+
+
+def main(argv: Sequence[str] | None = None, *, django_ready: bool = False) -> int:
+    args = build_parser().parse_args(argv)
+    if not django_ready:
+        setup_django(args)
+    from jobline.cli import commands
+
+    try:
+        return getattr(commands, args.command.replace("-", "_"))(args) or 0
+    except commands.CommandError as exc:
+        print(f"jobline {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Inputs and outputs schemas: derived from type hints, validated with pydantic."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import pydantic
+
+
+class InputsError(ValueError):
+    """Inputs do not fit the job type's schema; ``errors`` lists each failing field."""
+
+    def __init__(self, job_type: str, errors: list[dict[str, Any]]):
+        self.job_type = job_type
+        self.errors = errors
+        fields = "; ".join(f"{e['field'] or '(root)'}: {e['message']}" for e in errors)
+        super().__init__(f"invalid inputs for job type {job_type!r}: {fields}")
+
+
+class Schema:
+    """A validator and JSON Schema for one shape of data (a job's inputs or outputs)."""
+
+    def __init__(self, name: str, adapter: pydantic.TypeAdapter[Any] | None):
+        self.name = name
+        self._adapter = adapter
+        self._is_model = False
+
+    @classmethod
+    def from_type(cls, name: str, tp: Any) -> Schema:
+        return cls(name, None if tp is None else pydantic.TypeAdapter(tp))
+
+    @classmethod
+    def from_signature(cls, name: str, fn: Callable[..., Any]) -> Schema:
+        """Build the inputs model from a function's keyword parameters and their hints."""
+        hints = typing.get_type_hints(fn)
+        fields: dict[str, Any] = {}
+        for param in inspect.signature(fn).parameters.values():
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TypeError(f"job {name!r}: *args and **kwargs cannot be described as inputs")
+            default = ... if param.default is param.empty else param.default
+            fields[param.name] = (hints.get(param.name, Any), default)
+        model = pydantic.create_model(
+            f"{name}_inputs", __config__=pydantic.ConfigDict(extra="forbid"), **fields
+        )
+        schema = cls(name, pydantic.TypeAdapter(model))
+        schema._is_model = True
+        return schema
+
+    def json_schema(self) -> dict[str, Any]:
+        if self._adapter is None:
+            return {}
+        return self._adapter.json_schema()
+
+    def validate(self, data: Any) -> Any:
+        """Return the typed value for ``data`` or raise :class:`InputsError`."""
+        if self._adapter is None:
+            return data
+        try:
+            return self._adapter.validate_python({} if data is None else data)
+        except pydantic.ValidationError as exc:
+            raise InputsError(self.name, _field_errors(exc)) from None
+
+    def to_json(self, value: Any) -> Any:
+        """Dump a typed value back to plain JSON data."""
+        if self._adapter is None:
+            return value
+        return self._adapter.dump_python(value, mode="json")
+
+    def as_kwargs(self, value: Any) -> dict[str, Any]:
+        """The validated inputs of a function job, as keyword arguments."""
+        assert self._is_model, "only signature schemas map to keyword arguments"
+        return dict(value)
+
+
+def _field_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"], "type": e["type"]}
+        for e in exc.errors(include_url=False)
+    ]

@@ -1,0 +1,39 @@
+"""jobline's exceptions. Each docstring is the default message."""
+
+from __future__ import annotations
+
+from jobline.core.schema import InputsError
+
+
+class JoblineError(Exception):
+    """A jobline error."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or (self.__doc__ or "").strip())
+
+
+class UnknownJobType(JoblineError, LookupError):
+    """No job type has this name."""
+
+    def __init__(self, name: str, known: list[str]):
+        self.name = name
+        self.known = known
+        super().__init__(
+            f"unknown job type {name!r}; known types: {', '.join(sorted(known)) or '(none)'}. "
+            "Define it with @jobline.job in a jobs.py module of an installed app."
+        )
+
+
+class JobDefinitionError(JoblineError, TypeError):
+    """A job type is defined in a way jobline cannot run."""
+
+
+class Retry(Exception):
+    """Raise inside a job to retry it (an attempt), optionally after ``delay`` seconds."""
+
+    def __init__(self, reason: str = "retry requested", *, delay: float | None = None):
+        super().__init__(reason)
+        self.delay = delay
+
+
+__all__ = ["InputsError", "JobDefinitionError", "JoblineError", "Retry", "UnknownJobType"]

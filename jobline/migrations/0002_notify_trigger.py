@@ -1,0 +1,40 @@
+"""On PostgreSQL, inserting jobs notifies idle workers (LISTEN jobline_jobs).
+
+One notification per statement, delivered at commit, so a bulk insert costs one NOTIFY
+and a rolled-back enqueue wakes nobody.
+"""
+
+from __future__ import annotations
+
+from django.db import migrations
+
+CREATE = """
+CREATE OR REPLACE FUNCTION jobline_notify_jobs() RETURNS trigger AS $$
+BEGIN
+    PERFORM pg_notify('jobline_jobs', '');
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER jobline_job_inserted AFTER INSERT ON jobline_job
+    FOR EACH STATEMENT EXECUTE FUNCTION jobline_notify_jobs();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS jobline_job_inserted ON jobline_job;
+DROP FUNCTION IF EXISTS jobline_notify_jobs();
+"""
+
+
+def forwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(CREATE)
+
+
+def backwards(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(DROP)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("jobline", "0001_initial")]
+    operations = [migrations.RunPython(forwards, backwards)]

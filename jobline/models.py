@@ -1,0 +1,88 @@
+"""Django models: the schema of the queue, used by the admin, the API and the UI.
+
+The worker's hot path does not go through these models: it speaks SQL through
+``jobline.store``, against the tables defined here.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from jobline.core.states import JobStatus
+
+
+class Job(models.Model):
+    Status = models.TextChoices("Status", [(s.name, s.value) for s in JobStatus])
+
+    id = models.BigAutoField(primary_key=True)
+    type = models.CharField(max_length=200, db_index=True)
+    queue = models.CharField(max_length=100, default="default")
+    priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
+    status = models.CharField(max_length=12, choices=Status.choices, default=JobStatus.QUEUED.value)
+    inputs = models.JSONField(default=dict, blank=True)
+    outputs = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    traceback = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    timeout = models.FloatField(null=True, blank=True, help_text="Seconds per attempt.")
+    requires = models.JSONField(default=list, blank=True, help_text="Worker tags needed.")
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    run_at = models.DateTimeField(help_text="Not started before this time.")
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker_id = models.CharField(max_length=64, null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            # The claim: queued jobs in priority order. Partial, so finished jobs cost nothing.
+            models.Index(
+                models.F("priority").desc(),
+                "run_at",
+                "id",
+                name="jobline_job_claim",
+                condition=Q(status="queued"),
+            ),
+            # Heartbeats, terminate and lease recovery look up running jobs by worker.
+            models.Index(
+                fields=["worker_id"], name="jobline_job_running", condition=Q(status="running")
+            ),
+            models.Index(fields=["status", "-created_at"], name="jobline_job_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} #{self.id} ({self.status})"
+
+
+class Queue(models.Model):
+    """A named queue's run-time settings. A queue without a row is active."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    paused = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'paused' if self.paused else 'active'})"
+
+
+class Worker(models.Model):
+    """A live (or recently seen) worker process. Its lease covers every job it runs."""
+
+    id = models.CharField(max_length=64, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.IntegerField()
+    queues = models.JSONField(default=list)
+    tags = models.JSONField(default=list)
+    concurrency = models.IntegerField()
+    running = models.IntegerField(default=0)
+    processed = models.BigIntegerField(default=0)
+    stats = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField()
+    last_heartbeat_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"

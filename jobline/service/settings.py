@@ -1,0 +1,110 @@
+"""Django settings for jobline as a service (``jobline up`` and the role commands).
+
+Everything comes from the environment or ``.env``; see the README's settings table.
+"""
+
+from __future__ import annotations
+
+import secrets
+import warnings
+from pathlib import Path
+
+from jobline.service import env
+from jobline.service.database import database, sqlite_url
+
+env.load()
+
+DATA_DIR = Path(env.text("JOBLINE_DATA_DIR", "jobline-data"))
+
+
+def _secret_key() -> str:
+    """``SECRET_KEY``, else one generated once and kept in the data folder."""
+    if key := env.text("SECRET_KEY"):
+        return key
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env.flag("DEBUG", False)
+ALLOWED_HOSTS = env.text("ALLOWED_HOSTS", "localhost 127.0.0.1 [::1]").split()
+CSRF_TRUSTED_ORIGINS = env.text("CSRF_TRUSTED_ORIGINS").split()
+
+_default_db = sqlite_url(DATA_DIR / "jobline.sqlite3")
+DATABASES = {
+    "default": database(
+        env.text("DATABASE_URL") or _default_db,
+        ssl_required=env.flag("POSTGRES_SSL_REQUIRED", False),
+    )
+}
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "jobline",
+]
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+ROOT_URLCONF = "jobline.service.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+ASGI_APPLICATION = "jobline.service.asgi.application"
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+WHITENOISE_USE_FINDERS = True  # serve the admin's files straight from the installed apps
+# WhiteNoise streams files synchronously; Django warns under ASGI but serves them correctly.
+warnings.filterwarnings("ignore", "StreamingHttpResponse must consume synchronous iterators")
+USE_TZ = True
+TIME_ZONE = env.text("TIME_ZONE", "UTC")
+LANGUAGE_CODE = "en-us"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+JOBLINE_WORKER_ENABLED = env.flag("WORKER_ENABLED", True)
+JOBLINE_WORKER_CONCURRENCY = int(env.number("WORKER_CONCURRENCY", 100, int))
+JOBLINE_LEASE_SECONDS = env.number("JOBLINE_LEASE_SECONDS", 30.0)
+JOBLINE_HEARTBEAT_SECONDS = env.number("JOBLINE_HEARTBEAT_SECONDS", 5.0)
+JOBLINE_SHUTDOWN_GRACE_SECONDS = env.number("JOBLINE_SHUTDOWN_GRACE_SECONDS", 30.0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Your own jobs in service mode: apps (with a jobs.py) and plain modules to import.
+INSTALLED_APPS += env.text("JOBLINE_EXTRA_APPS").split()
+JOBLINE_IMPORT = env.text("JOBLINE_IMPORT").split()

@@ -1,0 +1,99 @@
+"""The store's vocabulary: values passed between the worker and the database drivers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from jobline.core.states import JobStatus
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewJob:
+    """One row to insert. ``inputs`` and ``requires`` are JSON text, already validated."""
+
+    type: str
+    queue: str
+    priority: int
+    inputs: str
+    max_attempts: int
+    timeout: float | None
+    requires: str
+    idempotency_key: str | None
+    delay: float  #: seconds from now (the database's now) until it may run
+
+
+@dataclass(slots=True, kw_only=True)
+class ClaimedJob:
+    """A job a worker has claimed; ``attempt`` counts this attempt (1 for the first)."""
+
+    id: int
+    type: str
+    queue: str
+    inputs: Any
+    attempt: int
+    max_attempts: int
+    timeout: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClaimFilter:
+    """What a worker may claim. ``queues=None`` means every queue."""
+
+    queues: tuple[str, ...] | None
+    types: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Completion:
+    """The end of one attempt, to be written in a batch."""
+
+    id: int
+    status: JobStatus
+    outputs: str | None = None  #: JSON text
+    error: str = ""
+    traceback: str = ""
+    retry_in: float = 0.0  #: seconds until the next attempt, when requeued
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerInfo:
+    id: str
+    hostname: str
+    pid: int
+    queues: tuple[str, ...] | None
+    tags: tuple[str, ...]
+    concurrency: int
+
+
+@dataclass(slots=True, kw_only=True)
+class HeartbeatReply:
+    alive: bool  #: False when the worker's lease had expired and its jobs were taken back
+    cancel: list[int] = field(default_factory=list)  #: running jobs asked to terminate
+
+
+class Store(Protocol):
+    """The worker's side of a database. Drivers declare ``supports_listen``."""
+
+    supports_listen: bool
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def register_worker(self, info: WorkerInfo, lease: float) -> None: ...
+    async def heartbeat(
+        self, worker_id: str, lease: float, *, running: int, processed: int, stats: str
+    ) -> HeartbeatReply: ...
+    async def deregister_worker(self, worker_id: str) -> None: ...
+    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]: ...
+    async def complete(self, worker_id: str, done: list[Completion]) -> None: ...
+    async def put_back(self, worker_id: str, ids: list[int]) -> None: ...
+    async def rescue_lost(self) -> list[int]: ...
+    async def wait_for_jobs(self, timeout: float) -> None: ...
+    def control_event(self) -> Any: ...
+
+
+def utc_text(dt: datetime) -> str:
+    """A UTC datetime as SQLite text, in the format Django writes (sortable as text)."""
+    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")

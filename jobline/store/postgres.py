@@ -1,0 +1,299 @@
+"""PostgreSQL driver: batched claims with FOR UPDATE SKIP LOCKED, LISTEN/NOTIFY wake-ups.
+
+Times come from the database clock (``now()``), so hosts with skewed clocks agree on
+leases and run times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+
+from jobline.store.base import (
+    ClaimedJob,
+    ClaimFilter,
+    Completion,
+    HeartbeatReply,
+    NewJob,
+    WorkerInfo,
+)
+
+log = logging.getLogger("jobline.store")
+
+JOBS_CHANNEL = "jobline_jobs"  #: notified (by a trigger) whenever jobs are inserted
+CONTROL_CHANNEL = "jobline_control"  #: notified on terminate and queue pause/resume
+
+INSERT_JOBS = """
+INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
+    max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested)
+SELECT v.type, v.queue, v.priority, 'queued', v.inputs::jsonb, '', '', 0, v.max_attempts,
+    v.timeout, v.requires::jsonb, v.key, now() + v.delay * interval '1 second', now(), false
+FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::int[], %s::float8[], %s::text[],
+    %s::text[], %s::float8[]) WITH ORDINALITY
+    AS v(type, queue, priority, inputs, max_attempts, timeout, requires, key, delay, ord)
+ORDER BY v.ord
+ON CONFLICT DO NOTHING
+RETURNING id, idempotency_key
+"""
+
+CLAIM = """
+WITH picked AS (
+    SELECT id FROM jobline_job
+    WHERE status = 'queued' AND run_at <= now()
+      AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+      AND type = ANY(%(types)s::text[])
+      AND requires <@ %(tags)s::jsonb
+      AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = queue AND q.paused)
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE jobline_job j
+SET status = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = %(worker)s
+FROM picked WHERE j.id = picked.id
+RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout
+"""
+
+COMPLETE = """
+UPDATE jobline_job j
+SET status = v.status,
+    outputs = v.outputs::jsonb,
+    error = v.error,
+    traceback = v.tb,
+    finished_at = CASE WHEN v.status = 'queued' THEN NULL ELSE now() END,
+    run_at = CASE WHEN v.status = 'queued' THEN now() + v.delay * interval '1 second'
+                  ELSE j.run_at END,
+    worker_id = NULL
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
+    AS v(id, status, outputs, error, tb, delay)
+WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
+"""
+
+PUT_BACK = """
+UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
+    run_at = now()
+WHERE id = ANY(%s::bigint[]) AND worker_id = %s AND status = 'running'
+"""
+
+REGISTER_WORKER = """
+INSERT INTO jobline_worker (id, hostname, pid, queues, tags, concurrency, running, processed,
+    stats, started_at, last_heartbeat_at, lease_expires_at)
+VALUES (%s, %s, %s, %s::jsonb, %s::jsonb, %s, 0, 0, '{}', now(), now(),
+    now() + %s * interval '1 second')
+"""
+
+HEARTBEAT = """
+UPDATE jobline_worker
+SET last_heartbeat_at = now(), lease_expires_at = now() + %s * interval '1 second',
+    running = %s, processed = %s, stats = %s::jsonb
+WHERE id = %s AND lease_expires_at > now()
+RETURNING id
+"""
+
+CANCEL_REQUESTED = """
+SELECT id FROM jobline_job WHERE worker_id = %s AND status = 'running' AND cancel_requested
+"""
+
+# Jobs whose worker's lease has lapsed go back to the queue; the lost attempt counts.
+RESCUE_LOST = """
+UPDATE jobline_job
+SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    error = 'worker lost: its lease expired while attempt ' || attempts || ' was running',
+    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN now() END,
+    worker_id = NULL, run_at = now()
+WHERE status = 'running'
+  AND (worker_id IS NULL OR worker_id NOT IN (
+      SELECT id FROM jobline_worker WHERE lease_expires_at > now()))
+RETURNING id
+"""
+
+DELETE_DEAD_WORKERS = "DELETE FROM jobline_worker WHERE lease_expires_at <= now()"
+
+
+def insert_jobs(cursor: Any, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
+    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows."""
+    cursor.execute(
+        INSERT_JOBS,
+        [
+            [r.type for r in rows],
+            [r.queue for r in rows],
+            [r.priority for r in rows],
+            [r.inputs for r in rows],
+            [r.max_attempts for r in rows],
+            [r.timeout for r in rows],
+            [r.requires for r in rows],
+            [r.idempotency_key for r in rows],
+            [r.delay for r in rows],
+        ],
+    )
+    return cursor.fetchall()
+
+
+def notify_control(cursor: Any) -> None:
+    """Wake every worker's control loop (after a terminate, pause or resume)."""
+    cursor.execute("SELECT pg_notify(%s, '')", [CONTROL_CHANNEL])
+
+
+def notify_jobs(cursor: Any) -> None:
+    """Wake idle workers: jobs were put back in the queue outside an insert."""
+    cursor.execute("SELECT pg_notify(%s, '')", [JOBS_CHANNEL])
+
+
+def conninfo(settings_dict: dict[str, Any]) -> str:
+    """A libpq connection string from a Django ``DATABASES`` entry."""
+    django_only = {"pool", "server_side_binding", "isolation_level", "assume_role", "context"}
+    options = {k: v for k, v in settings_dict.get("OPTIONS", {}).items() if k not in django_only}
+    return make_conninfo(
+        dbname=settings_dict.get("NAME") or "postgres",
+        user=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        host=settings_dict.get("HOST") or None,
+        port=str(settings_dict["PORT"]) if settings_dict.get("PORT") else None,
+        **options,
+    )
+
+
+class Store:
+    """The worker's connections: one for claims, one for writes, one that listens."""
+
+    supports_listen = True
+
+    def __init__(self, settings_dict: dict[str, Any]):
+        self._conninfo = conninfo(settings_dict)
+        self._claim_conn: psycopg.AsyncConnection[Any] | None = None
+        self._write_conn: psycopg.AsyncConnection[Any] | None = None
+        self._write_lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+        self._control = asyncio.Event()
+        self._listener: asyncio.Task[None] | None = None
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+
+    async def open(self) -> None:
+        self._claim_conn = await self._connect()
+        self._write_conn = await self._connect()
+        listen_conn = await self._connect()
+        await listen_conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
+        self._listener = asyncio.create_task(self._listen(listen_conn), name="jobline-listen")
+
+    async def close(self) -> None:
+        if self._listener:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        for conn in (self._claim_conn, self._write_conn):
+            if conn is not None:
+                await conn.close()
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Turn notifications into events; reconnect if the connection drops."""
+        while True:
+            try:
+                async for note in conn.notifies():
+                    (self._wakeup if note.channel == JOBS_CHANNEL else self._control).set()
+            except psycopg.OperationalError as exc:
+                log.warning("LISTEN connection lost (%s); reconnecting", exc)
+                await conn.close()
+                await asyncio.sleep(1)
+                with contextlib.suppress(psycopg.OperationalError):
+                    conn = await self._connect()
+                    await conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
+                self._wakeup.set()  # anything inserted meanwhile was not announced
+
+    async def _write(self, sql: str, params: Any) -> list[Any]:
+        assert self._write_conn is not None
+        async with self._write_lock:
+            cur = await self._write_conn.execute(sql, params, prepare=True)
+            return await cur.fetchall() if cur.description else []
+
+    async def register_worker(self, info: WorkerInfo, lease: float) -> None:
+        await self._write(
+            REGISTER_WORKER,
+            (
+                info.id,
+                info.hostname,
+                info.pid,
+                json.dumps(info.queues),
+                json.dumps(info.tags),
+                info.concurrency,
+                lease,
+            ),
+        )
+
+    async def heartbeat(
+        self, worker_id: str, lease: float, *, running: int, processed: int, stats: str
+    ) -> HeartbeatReply:
+        alive = await self._write(HEARTBEAT, (lease, running, processed, stats, worker_id))
+        if not alive:
+            return HeartbeatReply(alive=False)
+        rows = await self._write(CANCEL_REQUESTED, (worker_id,))
+        return HeartbeatReply(alive=True, cancel=[r[0] for r in rows])
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        await self._write("DELETE FROM jobline_worker WHERE id = %s", (worker_id,))
+
+    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
+        assert self._claim_conn is not None
+        self._wakeup.clear()
+        params = {
+            "all_queues": where.queues is None,
+            "queues": list(where.queues or ()),
+            "types": list(where.types),
+            "tags": json.dumps(list(where.tags)),
+            "limit": limit,
+            "worker": worker_id,
+        }
+        cur = await self._claim_conn.execute(CLAIM, params, prepare=True)
+        return [
+            ClaimedJob(
+                id=r[0],
+                type=r[1],
+                queue=r[2],
+                inputs=r[3],
+                attempt=r[4],
+                max_attempts=r[5],
+                timeout=r[6],
+            )
+            for r in await cur.fetchall()
+        ]
+
+    async def complete(self, worker_id: str, done: list[Completion]) -> None:
+        await self._write(
+            COMPLETE,
+            (
+                [c.id for c in done],
+                [c.status.value for c in done],
+                [c.outputs for c in done],
+                [c.error for c in done],
+                [c.traceback for c in done],
+                [c.retry_in for c in done],
+                worker_id,
+            ),
+        )
+
+    async def put_back(self, worker_id: str, ids: list[int]) -> None:
+        await self._write(PUT_BACK, (ids, worker_id))
+
+    async def rescue_lost(self) -> list[int]:
+        assert self._write_conn is not None
+        async with self._write_lock, self._write_conn.transaction():
+            cur = await self._write_conn.execute(RESCUE_LOST)
+            rescued = [r[0] for r in await cur.fetchall()]
+            await self._write_conn.execute(DELETE_DEAD_WORKERS)
+        return rescued
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def control_event(self) -> asyncio.Event:
+        return self._control

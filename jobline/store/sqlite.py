@@ -1,0 +1,311 @@
+"""SQLite driver: WAL, one-statement ``UPDATE ... RETURNING`` claims, ``BEGIN IMMEDIATE``.
+
+SQLite has no LISTEN: an idle worker watches ``PRAGMA data_version``, which changes when
+another connection commits, so a new job is seen within one short poll without a query
+on the jobs table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from jobline.store.base import (
+    ClaimedJob,
+    ClaimFilter,
+    Completion,
+    HeartbeatReply,
+    NewJob,
+    WorkerInfo,
+    utc_text,
+)
+
+T = TypeVar("T")
+
+POLL_SECONDS = 0.02  #: how often an idle worker checks for commits by other processes
+
+INSERT_COLUMNS = (
+    "type, queue, priority, status, inputs, error, traceback, attempts, max_attempts, timeout,"
+    " requires, idempotency_key, run_at, created_at, cancel_requested"
+)
+ROW_PLACEHOLDERS = "(%s, %s, %s, 'queued', %s, '', '', 0, %s, %s, %s, %s, %s, %s, 0)"
+PARAMS_PER_ROW = 10
+ROWS_PER_STATEMENT = 3000  # under SQLite's 32,766 host parameters
+
+CLAIM = """
+UPDATE jobline_job
+SET status = 'running', attempts = attempts + 1, started_at = :now, worker_id = :worker
+WHERE id IN (
+    SELECT id FROM jobline_job
+    WHERE status = 'queued' AND run_at <= :now
+      AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+      AND type IN (SELECT value FROM json_each(:types))
+      AND NOT EXISTS (SELECT 1 FROM json_each(jobline_job.requires) r
+                      WHERE r.value NOT IN (SELECT value FROM json_each(:tags)))
+      AND queue NOT IN (SELECT name FROM jobline_queue WHERE paused)
+    ORDER BY priority DESC, run_at, id
+    LIMIT :limit
+)
+RETURNING id, type, queue, inputs, attempts, max_attempts, timeout
+"""
+
+COMPLETE = """
+UPDATE jobline_job
+SET status = :status, outputs = :outputs, error = :error, traceback = :tb,
+    finished_at = CASE WHEN :status = 'queued' THEN NULL ELSE :now END,
+    run_at = CASE WHEN :status = 'queued' THEN :retry_at ELSE run_at END,
+    worker_id = NULL
+WHERE id = :id AND worker_id = :worker AND status = 'running'
+"""
+
+PUT_BACK = """
+UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL, run_at = ?
+WHERE id IN (SELECT value FROM json_each(?)) AND worker_id = ? AND status = 'running'
+"""
+
+RESCUE_LOST = """
+UPDATE jobline_job
+SET status = CASE WHEN cancel_requested THEN 'cancelled'
+                  WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    error = 'worker lost: its lease expired while attempt ' || attempts || ' was running',
+    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
+    worker_id = NULL, run_at = :now
+WHERE status = 'running'
+  AND (worker_id IS NULL OR worker_id NOT IN (
+      SELECT id FROM jobline_worker WHERE lease_expires_at > :now))
+RETURNING id
+"""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def insert_jobs(cursor: Any, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
+    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows."""
+    now = _now()
+    created = utc_text(now)
+    inserted: list[tuple[int, str | None]] = []
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        chunk = rows[start : start + ROWS_PER_STATEMENT]
+        params: list[Any] = []
+        for r in chunk:
+            run_at = created if r.delay <= 0 else utc_text(now + timedelta(seconds=r.delay))
+            params += (
+                r.type,
+                r.queue,
+                r.priority,
+                r.inputs,
+                r.max_attempts,
+                r.timeout,
+                r.requires,
+                r.idempotency_key,
+                run_at,
+                created,
+            )
+        cursor.execute(
+            f"INSERT INTO jobline_job ({INSERT_COLUMNS}) VALUES "
+            + ", ".join([ROW_PLACEHOLDERS] * len(chunk))
+            + " ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
+            params,
+        )
+        inserted += cursor.fetchall()
+    return inserted
+
+
+def notify_control(cursor: Any) -> None:
+    """SQLite workers poll; the next heartbeat sees the change."""
+
+
+def notify_jobs(cursor: Any) -> None:
+    """SQLite workers poll ``data_version``; the commit itself wakes them."""
+
+
+class Store:
+    """A worker's SQLite connection, driven from one dedicated thread."""
+
+    supports_listen = False
+
+    def __init__(self, settings_dict: dict[str, Any], *, busy_timeout_ms: int = 10_000):
+        self._path = str(settings_dict["NAME"])
+        self._busy_timeout_ms = busy_timeout_ms
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobline-sqlite")
+        self._db: sqlite3.Connection | None = None
+        self._control = asyncio.Event()
+        self._data_version = -1
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._db
+        assert db is not None, "store is not open"
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
+
+    async def open(self) -> None:
+        def connect() -> sqlite3.Connection:
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
+            return db
+
+        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(lambda db: db.close())
+            self._db = None
+        self._thread.shutdown(wait=False)
+
+    async def register_worker(self, info: WorkerInfo, lease: float) -> None:
+        now = _now()
+
+        def register(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO jobline_worker (id, hostname, pid, queues, tags, concurrency, running,"
+                " processed, stats, started_at, last_heartbeat_at, lease_expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 0, 0, '{}', ?, ?, ?)",
+                (
+                    info.id,
+                    info.hostname,
+                    info.pid,
+                    json.dumps(info.queues),
+                    json.dumps(info.tags),
+                    info.concurrency,
+                    utc_text(now),
+                    utc_text(now),
+                    utc_text(now + timedelta(seconds=lease)),
+                ),
+            )
+
+        await self._run(register)
+
+    async def heartbeat(
+        self, worker_id: str, lease: float, *, running: int, processed: int, stats: str
+    ) -> HeartbeatReply:
+        now = _now()
+
+        def beat(db: sqlite3.Connection) -> HeartbeatReply:
+            alive = db.execute(
+                "UPDATE jobline_worker SET last_heartbeat_at = ?, lease_expires_at = ?,"
+                " running = ?, processed = ?, stats = ? WHERE id = ? AND lease_expires_at > ?"
+                " RETURNING id",
+                (
+                    utc_text(now),
+                    utc_text(now + timedelta(seconds=lease)),
+                    running,
+                    processed,
+                    stats,
+                    worker_id,
+                    utc_text(now),
+                ),
+            ).fetchall()
+            if not alive:
+                return HeartbeatReply(alive=False)
+            rows = db.execute(
+                "SELECT id FROM jobline_job WHERE worker_id = ? AND status = 'running'"
+                " AND cancel_requested",
+                (worker_id,),
+            ).fetchall()
+            return HeartbeatReply(alive=True, cancel=[r[0] for r in rows])
+
+        return await self._run(beat)
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        await self._run(
+            lambda db: db.execute("DELETE FROM jobline_worker WHERE id = ?", (worker_id,))
+        )
+
+    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
+        params = {
+            "now": utc_text(_now()),
+            "worker": worker_id,
+            "queues": None if where.queues is None else json.dumps(where.queues),
+            "types": json.dumps(where.types),
+            "tags": json.dumps(where.tags),
+            "limit": limit,
+        }
+
+        def claim(db: sqlite3.Connection) -> list[Any]:
+            rows = db.execute(CLAIM, params).fetchall()
+            self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
+            return rows
+
+        return [
+            ClaimedJob(
+                id=r[0],
+                type=r[1],
+                queue=r[2],
+                inputs=json.loads(r[3]),
+                attempt=r[4],
+                max_attempts=r[5],
+                timeout=r[6],
+            )
+            for r in await self._run(claim)
+        ]
+
+    async def complete(self, worker_id: str, done: list[Completion]) -> None:
+        now = _now()
+        now_text = utc_text(now)
+        params = [
+            {
+                "id": c.id,
+                "status": c.status.value,
+                "outputs": c.outputs,
+                "error": c.error,
+                "tb": c.traceback,
+                "now": now_text,
+                "worker": worker_id,
+                "retry_at": utc_text(now + timedelta(seconds=c.retry_in)),
+            }
+            for c in done
+        ]
+
+        def complete(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(COMPLETE, params)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await self._run(complete)
+
+    async def put_back(self, worker_id: str, ids: list[int]) -> None:
+        now = utc_text(_now())
+        await self._run(lambda db: db.execute(PUT_BACK, (now, json.dumps(ids), worker_id)))
+
+    async def rescue_lost(self) -> list[int]:
+        now = utc_text(_now())
+
+        def rescue(db: sqlite3.Connection) -> list[int]:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                ids = [r[0] for r in db.execute(RESCUE_LOST, {"now": now}).fetchall()]
+                db.execute("DELETE FROM jobline_worker WHERE lease_expires_at <= ?", (now,))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return ids
+
+        return await self._run(rescue)
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        """Return once another connection has committed, or after ``timeout`` seconds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+
+        def version(db: sqlite3.Connection) -> int:
+            return db.execute("PRAGMA data_version").fetchone()[0]
+
+        while asyncio.get_running_loop().time() < deadline:
+            if await self._run(version) != self._data_version:
+                return
+            await asyncio.sleep(POLL_SECONDS)
+
+    def control_event(self) -> asyncio.Event:
+        return self._control

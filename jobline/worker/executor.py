@@ -1,0 +1,95 @@
+"""Run one attempt of one job and turn how it ended into a :class:`Completion`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import random
+import traceback
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from jobline.core.retry import DEFAULT_RETRY
+from jobline.core.states import JobStatus, Outcome, after_attempt
+from jobline.definitions import JobContext, JobType, _current
+from jobline.exceptions import Retry
+from jobline.store.base import ClaimedJob, Completion
+
+SyncCall = Callable[[Callable[..., Any], Any], Any]
+
+
+def plain_sync_call(fn: Callable[..., Any], arg: Any) -> Any:
+    return fn(arg)
+
+
+async def run_attempt(
+    job: ClaimedJob,
+    job_type: JobType,
+    *,
+    threads: Executor,
+    sync_call: SyncCall = plain_sync_call,
+) -> Completion:
+    """Run the job once. Raises ``CancelledError`` when the worker cancels it."""
+    token = _current.set(
+        JobContext(
+            id=job.id,
+            type=job.type,
+            attempt=job.attempt,
+            max_attempts=job.max_attempts,
+            queue=job.queue,
+        )
+    )
+    try:
+        inputs = job_type.inputs.validate(job.inputs)
+        if job_type.is_async:
+            async with asyncio.timeout(job.timeout):
+                result = await job_type.invoke(inputs)
+        else:
+            call = contextvars.copy_context().run
+            future = asyncio.get_running_loop().run_in_executor(
+                threads, call, sync_call, job_type.invoke, inputs
+            )
+            # A thread cannot be stopped: on timeout its result is discarded.
+            async with asyncio.timeout(job.timeout):
+                result = await future
+        outputs = None if result is None else json.dumps(job_type.outputs.to_json(result))
+        return Completion(id=job.id, status=JobStatus.SUCCEEDED, outputs=outputs)
+    except TimeoutError:
+        return failed(job, job_type, Outcome.TIMEOUT, f"timed out after {job.timeout} s", "")
+    except Retry as exc:
+        return failed(job, job_type, Outcome.RETRY, str(exc), "", delay=exc.delay)
+    except Exception as exc:
+        return failed(
+            job, job_type, Outcome.ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+        )
+    finally:
+        _current.reset(token)
+
+
+def failed(
+    job: ClaimedJob,
+    job_type: JobType | None,
+    outcome: Outcome,
+    error: str,
+    tb: str,
+    *,
+    delay: float | None = None,
+) -> Completion:
+    """The completion for an attempt that did not succeed: retried or finished by policy."""
+    transition = after_attempt(
+        outcome,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        policy=job_type.retry if job_type else DEFAULT_RETRY,
+        rand=random.random(),
+        requested_delay=delay,
+    )
+    return Completion(
+        id=job.id,
+        status=transition.status,
+        error=error,
+        traceback=tb,
+        retry_in=transition.retry_in or 0.0,
+    )

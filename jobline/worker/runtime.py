@@ -1,0 +1,56 @@
+"""Build a worker for a Django database and run it with signal handling."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+
+from jobline import conf
+from jobline.store import open_store
+from jobline.worker.worker import Worker, WorkerOptions
+
+
+def django_sync_call(fn: Callable[..., Any], arg: Any) -> Any:
+    """Run a sync job in a worker thread with fresh Django connections, as a request would."""
+    close_old_connections()
+    try:
+        return fn(arg)
+    finally:
+        close_old_connections()
+
+
+def options_from_settings(**overrides: Any) -> WorkerOptions:
+    values = {
+        "concurrency": conf.get("JOBLINE_WORKER_CONCURRENCY"),
+        "sync_threads": conf.get("JOBLINE_SYNC_THREADS"),
+        "claim_batch": conf.get("JOBLINE_CLAIM_BATCH"),
+        "lease": conf.get("JOBLINE_LEASE_SECONDS"),
+        "heartbeat": conf.get("JOBLINE_HEARTBEAT_SECONDS"),
+        "poll": conf.get("JOBLINE_POLL_SECONDS"),
+        "grace": conf.get("JOBLINE_SHUTDOWN_GRACE_SECONDS"),
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return WorkerOptions(**values)
+
+
+def build_worker(using: str = DEFAULT_DB_ALIAS, **overrides: Any) -> Worker:
+    connection = connections[using]
+    store = open_store(connection.settings_dict, connection.vendor)
+    return Worker(store, options_from_settings(**overrides), sync_call=django_sync_call)
+
+
+def install_signal_handlers(worker: Worker) -> None:
+    """SIGTERM / SIGINT stop claiming; a second signal stops at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if worker._stopping.is_set():
+            raise SystemExit(1)
+        worker.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)

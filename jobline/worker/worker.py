@@ -1,0 +1,308 @@
+"""The worker loop: claim in batches, run concurrently, complete in batches, heartbeat.
+
+Safety rests on one lease per worker: its heartbeat extends the lease of every job it runs.
+When a worker dies its lease lapses and any other worker puts its jobs back in the queue
+(counted as an attempt). A worker that cannot renew its lease in time stops its own jobs
+first, so a job never runs twice at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from jobline.core.states import JobStatus, Outcome
+from jobline.definitions import Registry, registry
+from jobline.store.base import ClaimedJob, ClaimFilter, Completion, Store, WorkerInfo
+from jobline.worker.executor import SyncCall, failed, plain_sync_call, run_attempt
+from jobline.worker.stats import WorkerStats
+
+log = logging.getLogger("jobline.worker")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerOptions:
+    queues: tuple[str, ...] | None = None  #: None takes every queue
+    only: tuple[str, ...] = ()  #: job types to take (empty: every registered type)
+    exclude: tuple[str, ...] = ()  #: job types never to take
+    tags: tuple[str, ...] = ()  #: capabilities this host offers (``requires`` of job types)
+    concurrency: int = 100
+    sync_threads: int = 16  #: threads for sync jobs
+    claim_batch: int = 500
+    lease: float = 30.0  #: seconds a heartbeat keeps this worker's jobs
+    heartbeat: float = 5.0
+    poll: float = 1.0  #: longest idle wait between claims without a wake-up
+    grace: float = 30.0  #: seconds running jobs get to finish on shutdown
+    max_jobs: int | None = None  #: stop after this many jobs (tests, benchmarks)
+    run_for: float | None = None  #: stop after this many seconds
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.heartbeat >= self.lease:
+            raise ValueError("heartbeat must be shorter than the lease")
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        options: WorkerOptions = WorkerOptions(),
+        *,
+        types: Registry = registry,
+        sync_call: SyncCall = plain_sync_call,
+    ):
+        self.store = store
+        self.options = options
+        self.types = types
+        self.sync_call = sync_call
+        self.id = uuid.uuid4().hex
+        self.stats = WorkerStats()
+        self.processed = 0
+        self._claimed = 0
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._terminating: set[int] = set()  # asked to terminate: record as cancelled
+        self._abandoned: set[int] = set()  # lease lost or shutdown: record nothing
+        self._pending: list[Completion] = []
+        self._flushing = 0
+        self._flush_wanted = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._threads = ThreadPoolExecutor(options.sync_threads, thread_name_prefix="jobline-job")
+        self._last_renewal = time.monotonic()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def claim_filter(self) -> ClaimFilter:
+        names = [n for n in self.types.names() if n not in self.options.exclude]
+        if self.options.only:
+            unknown = sorted(set(self.options.only) - set(names))
+            if unknown:
+                raise ValueError(f"--only names unknown job types: {', '.join(unknown)}")
+            names = [n for n in names if n in self.options.only]
+        return ClaimFilter(queues=self.options.queues, types=tuple(names), tags=self.options.tags)
+
+    def info(self) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.id,
+            hostname=socket.gethostname(),
+            pid=os.getpid(),
+            queues=self.options.queues,
+            tags=self.options.tags,
+            concurrency=self.options.concurrency,
+        )
+
+    def stop(self) -> None:
+        """Stop claiming; running jobs get the grace period to finish."""
+        self._stopping.set()
+        self._capacity.set()
+
+    async def run(self) -> int:
+        """Work until stopped; returns how many jobs this worker finished."""
+        where = self.claim_filter()
+        await self.store.open()
+        await self.store.register_worker(self.info(), self.options.lease)
+        self._last_renewal = time.monotonic()
+        log.info(
+            "worker started id=%s queues=%s types=%d concurrency=%d",
+            self.id,
+            ",".join(self.options.queues or ["*"]),
+            len(where.types),
+            self.options.concurrency,
+        )
+        helpers = [
+            asyncio.create_task(self._flush_loop(), name="jobline-flush"),
+            asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat"),
+        ]
+        if self.options.run_for is not None:
+            asyncio.get_running_loop().call_later(self.options.run_for, self.stop)
+        try:
+            await self.store.rescue_lost()
+            await self._claim_loop(where)
+            await self._drain()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._flush_all()
+            with contextlib.suppress(Exception):
+                await self.store.deregister_worker(self.id)
+            await self.store.close()
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            log.info("worker stopped id=%s processed=%d", self.id, self.processed)
+        return self.processed
+
+    async def _drain(self) -> None:
+        """Give running jobs the grace period, then put the rest back in the queue."""
+        if self._running:
+            log.info(
+                "waiting up to %.0f s for %d running jobs", self.options.grace, len(self._running)
+            )
+            await asyncio.wait(list(self._running.values()), timeout=self.options.grace)
+        left = list(self._running)
+        if left:
+            self._abandoned.update(left)
+            for job_id in left:
+                self._running[job_id].cancel()
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+            await self._flush_all()
+            await self.store.put_back(self.id, left)
+            log.warning("put %d unfinished jobs back in the queue", len(left))
+
+    # -- claiming ------------------------------------------------------------------------
+
+    def _free_slots(self) -> int:
+        busy = len(self._running) + len(self._pending) + self._flushing
+        free = self.options.concurrency - busy
+        if self.options.max_jobs is not None:
+            free = min(free, self.options.max_jobs - self._claimed)
+        return min(free, self.options.claim_batch)
+
+    async def _claim_loop(self, where: ClaimFilter) -> None:
+        if not where.types:
+            log.warning("no job types to run; is the worker's --only/--exclude right?")
+        while not self._stopping.is_set():
+            if self.options.max_jobs is not None and self._claimed >= self.options.max_jobs:
+                return
+            free = self._free_slots()
+            if free <= 0:
+                self._capacity.clear()
+                await self._capacity.wait()
+                continue
+            started = time.perf_counter()
+            try:
+                jobs = await self.store.claim(self.id, free, where)
+            except Exception:
+                log.exception("claim failed; retrying in %.1f s", self.options.poll)
+                await asyncio.sleep(self.options.poll)
+                continue
+            self.stats.claim.observe(time.perf_counter() - started)
+            for job in jobs:
+                self._start(job)
+            if not jobs:
+                await self._idle()
+
+    async def _idle(self) -> None:
+        wait = asyncio.create_task(self.store.wait_for_jobs(self.options.poll))
+        stop = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (wait, stop):
+            task.cancel()
+
+    def _start(self, job: ClaimedJob) -> None:
+        self._claimed += 1
+        task = asyncio.create_task(self._run_one(job))
+        self._running[job.id] = task
+
+    async def _run_one(self, job: ClaimedJob) -> None:
+        started = time.perf_counter()
+        job_type = self.types.get(job.type)
+        try:
+            done = await run_attempt(job, job_type, threads=self._threads, sync_call=self.sync_call)
+        except asyncio.CancelledError:
+            if job.id in self._abandoned:
+                return
+            if job.id not in self._terminating:
+                raise
+            done = failed(job, job_type, Outcome.CANCELLED, "terminated on request", "")
+        finally:
+            self._running.pop(job.id, None)
+            self._terminating.discard(job.id)
+            self._capacity.set()
+        self.stats.run.observe(time.perf_counter() - started)
+        if done.status is JobStatus.FAILED:
+            log.warning(
+                "job failed id=%s type=%s attempt=%d error=%s",
+                job.id,
+                job.type,
+                job.attempt,
+                done.error,
+            )
+        self._pending.append(done)
+        self._flush_wanted.set()
+
+    # -- completing ----------------------------------------------------------------------
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._flush_wanted.wait()
+            self._flush_wanted.clear()
+            await self._flush_all()
+
+    async def _flush_all(self) -> None:
+        """Write every pending completion; on a database error keep them and try again."""
+        while self._pending:
+            batch, self._pending = self._pending, []
+            self._flushing += len(batch)
+            try:
+                await self.store.complete(self.id, batch)
+            except Exception:
+                log.exception("writing %d results failed; retrying", len(batch))
+                self._pending[:0] = batch
+                await asyncio.sleep(0.5)
+                continue
+            finally:
+                self._flushing -= len(batch)
+                self._capacity.set()
+            self.processed += len(batch)
+            if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
+                self.stop()
+
+    # -- heartbeat, terminate, lease recovery ---------------------------------------------
+
+    async def _heartbeat_loop(self) -> None:
+        control = self.store.control_event()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(control.wait(), self.options.heartbeat)
+            control.clear()
+            try:
+                await self._beat()
+            except Exception as exc:
+                silent_for = time.monotonic() - self._last_renewal
+                log.warning("heartbeat failed (%s); lease renewed %.1f s ago", exc, silent_for)
+                if silent_for > self.options.lease * 0.8:
+                    self._abandon(self._running, "its lease could not be renewed")
+
+    async def _beat(self) -> None:
+        sent = time.monotonic()
+        reply = await self.store.heartbeat(
+            self.id,
+            self.options.lease,
+            running=len(self._running),
+            processed=self.processed,
+            stats=json.dumps(self.stats.as_dict()),
+        )
+        if not reply.alive:
+            self._abandon(self._running, "its lease expired and its jobs were taken back")
+            await self.store.register_worker(self.info(), self.options.lease)
+        self._last_renewal = sent
+        self.terminate(reply.cancel)
+        rescued = await self.store.rescue_lost()
+        if rescued:
+            log.warning("put back %d jobs of lost workers: %s", len(rescued), rescued[:20])
+
+    def terminate(self, ids: Iterable[int]) -> None:
+        """Cancel running jobs; they are recorded as cancelled."""
+        for job_id in ids:
+            task = self._running.get(job_id)
+            if task is not None and job_id not in self._terminating:
+                self._terminating.add(job_id)
+                task.cancel()
+
+    def _abandon(self, ids: Iterable[int], why: str) -> None:
+        ids = list(ids)
+        if ids:
+            log.error("stopping %d running jobs: %s", len(ids), why)
+        for job_id in ids:
+            self._abandoned.add(job_id)
+            self._running[job_id].cancel()

@@ -1,0 +1,63 @@
+"""Test settings: an SQLite file database ("default") and PostgreSQL ("postgres").
+
+PostgreSQL comes from JOBLINE_TEST_POSTGRES_URL (default: the local server).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from jobline.service.database import database, sqlite_url
+
+TMP = Path(os.environ.get("JOBLINE_TEST_TMP") or tempfile.mkdtemp(prefix="jobline-tests-"))
+PG_URL = os.environ.get("JOBLINE_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+DATABASES = {
+    "default": database(sqlite_url(TMP / "jobline.sqlite3")),
+    "postgres": database(PG_URL),
+}
+DATABASES["default"]["TEST"] = {"NAME": str(TMP / "test-jobline.sqlite3")}
+DATABASES["postgres"]["TEST"] = {"NAME": f"test_jobline_{os.getpid()}"}
+DATABASES["postgres"]["CONN_MAX_AGE"] = 0
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "jobline",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "jobline.service.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "/static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+JOBLINE_IMPORT = ["tests.jobs"]
+JOBLINE_LEASE_SECONDS = 3.0
+JOBLINE_HEARTBEAT_SECONDS = 0.5
+JOBLINE_POLL_SECONDS = 0.2
+JOBLINE_SHUTDOWN_GRACE_SECONDS = 5.0
