@@ -15,11 +15,11 @@ from jobline.definitions import Job, JobContext, JobType, current_job, job, regi
 from jobline.exceptions import InputsError, JoblineError, Retry, UnknownJobType
 
 _LAZY = {  # need Django's database layer, imported on first use
-    "enqueue": "jobline.enqueue",
-    "aenqueue": "jobline.enqueue",
-    "enqueue_many": "jobline.enqueue",
-    "aenqueue_many": "jobline.enqueue",
-    "EnqueuedJob": "jobline.enqueue",
+    "enqueue": "jobline.enqueuing",
+    "aenqueue": "jobline.enqueuing",
+    "enqueue_many": "jobline.enqueuing",
+    "aenqueue_many": "jobline.enqueuing",
+    "EnqueuedJob": "jobline.enqueuing",
 }
 
 

@@ -99,7 +99,7 @@ class JobType:
         return await _Bound(self, {}).aenqueue(**inputs)
 
     def enqueue_many(self, inputs_list: Iterable[dict[str, Any]], **options: Any) -> list[Any]:
-        from jobline.enqueue import enqueue_many
+        from jobline.enqueuing import enqueue_many
 
         return enqueue_many(self, inputs_list, **options)
 
@@ -110,12 +110,12 @@ class _Bound:
     options: dict[str, Any]
 
     def enqueue(self, **inputs: Any) -> Any:
-        from jobline.enqueue import enqueue
+        from jobline.enqueuing import enqueue
 
         return enqueue(self.job_type, inputs, **self.options)
 
     async def aenqueue(self, **inputs: Any) -> Any:
-        from jobline.enqueue import aenqueue
+        from jobline.enqueuing import aenqueue
 
         return await aenqueue(self.job_type, inputs, **self.options)
 

@@ -107,7 +107,7 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def enqueue(args: argparse.Namespace) -> None:
-    from jobline.enqueue import enqueue as enqueue_job
+    from jobline.enqueuing import enqueue as enqueue_job
 
     try:
         inputs = json.loads(args.inputs)

@@ -174,6 +174,7 @@ class Store:
         self._wakeup = asyncio.Event()
         self._control = asyncio.Event()
         self._listener: asyncio.Task[None] | None = None
+        self._listen_conn: psycopg.AsyncConnection[Any] | None = None
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
@@ -181,32 +182,35 @@ class Store:
     async def open(self) -> None:
         self._claim_conn = await self._connect()
         self._write_conn = await self._connect()
-        listen_conn = await self._connect()
-        await listen_conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
-        self._listener = asyncio.create_task(self._listen(listen_conn), name="jobline-listen")
+        self._listen_conn = await self._listen_connection()
+        self._listener = asyncio.create_task(self._listen(), name="jobline-listen")
 
     async def close(self) -> None:
         if self._listener:
             self._listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._listener
-        for conn in (self._claim_conn, self._write_conn):
+        for conn in (self._claim_conn, self._write_conn, self._listen_conn):
             if conn is not None:
                 await conn.close()
 
-    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    async def _listen_connection(self) -> psycopg.AsyncConnection[Any]:
+        conn = await self._connect()
+        await conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
+        return conn
+
+    async def _listen(self) -> None:
         """Turn notifications into events; reconnect if the connection drops."""
         while True:
             try:
-                async for note in conn.notifies():
+                assert self._listen_conn is not None
+                async for note in self._listen_conn.notifies():
                     (self._wakeup if note.channel == JOBS_CHANNEL else self._control).set()
             except psycopg.OperationalError as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting", exc)
-                await conn.close()
                 await asyncio.sleep(1)
                 with contextlib.suppress(psycopg.OperationalError):
-                    conn = await self._connect()
-                    await conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
+                    self._listen_conn = await self._listen_connection()
                 self._wakeup.set()  # anything inserted meanwhile was not announced
 
     async def _write(self, sql: str, params: Any) -> list[Any]:

@@ -48,7 +48,7 @@ def install_signal_handlers(worker: Worker) -> None:
     loop = asyncio.get_running_loop()
 
     def on_signal() -> None:
-        if worker._stopping.is_set():
+        if worker.stopping:
             raise SystemExit(1)
         worker.stop()
 

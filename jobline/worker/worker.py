@@ -44,6 +44,7 @@ class WorkerOptions:
     grace: float = 30.0  #: seconds running jobs get to finish on shutdown
     max_jobs: int | None = None  #: stop after this many jobs (tests, benchmarks)
     run_for: float | None = None  #: stop after this many seconds
+    until_idle: bool = False  #: stop once nothing is due and nothing runs (tests)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -79,6 +80,8 @@ class Worker:
         self._stopping = asyncio.Event()
         self._threads = ThreadPoolExecutor(options.sync_threads, thread_name_prefix="jobline-job")
         self._last_renewal = time.monotonic()
+        self.registered = False  #: True once the worker's row (and lease) exists
+        self._closing = False
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -101,6 +104,10 @@ class Worker:
             concurrency=self.options.concurrency,
         )
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def stop(self) -> None:
         """Stop claiming; running jobs get the grace period to finish."""
         self._stopping.set()
@@ -112,6 +119,7 @@ class Worker:
         await self.store.open()
         await self.store.register_worker(self.info(), self.options.lease)
         self._last_renewal = time.monotonic()
+        self.registered = True
         log.info(
             "worker started id=%s queues=%s types=%d concurrency=%d",
             self.id,
@@ -119,10 +127,8 @@ class Worker:
             len(where.types),
             self.options.concurrency,
         )
-        helpers = [
-            asyncio.create_task(self._flush_loop(), name="jobline-flush"),
-            asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat"),
-        ]
+        flusher = asyncio.create_task(self._flush_loop(), name="jobline-flush")
+        heart = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         if self.options.run_for is not None:
             asyncio.get_running_loop().call_later(self.options.run_for, self.stop)
         try:
@@ -130,10 +136,10 @@ class Worker:
             await self._claim_loop(where)
             await self._drain()
         finally:
-            for task in helpers:
-                task.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
-            await self._flush_all()
+            heart.cancel()
+            self._closing = True  # the flusher ends once nothing is pending; never cut a write
+            self._flush_wanted.set()
+            await asyncio.gather(heart, flusher, return_exceptions=True)
             with contextlib.suppress(Exception):
                 await self.store.deregister_worker(self.id)
             await self.store.close()
@@ -189,6 +195,8 @@ class Worker:
             for job in jobs:
                 self._start(job)
             if not jobs:
+                if self.options.until_idle and not (self._running or self._pending):
+                    return
                 await self._idle()
 
     async def _idle(self) -> None:
@@ -233,10 +241,11 @@ class Worker:
     # -- completing ----------------------------------------------------------------------
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._flush_wanted.wait()
             self._flush_wanted.clear()
             await self._flush_all()
+        await self._flush_all()
 
     async def _flush_all(self) -> None:
         """Write every pending completion; on a database error keep them and try again."""
