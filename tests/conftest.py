@@ -39,8 +39,8 @@ def database_url(alias: str) -> str:
     conf = connections[alias].settings_dict
     if connections[alias].vendor == "sqlite":
         return f"sqlite:///{conf['NAME']}"
-    user = conf.get("USER") or "postgres"
-    return f"postgres://{user}@{conf.get('HOST') or '127.0.0.1'}:{conf.get('PORT') or 5432}/{conf['NAME']}"
+    user, host = conf.get("USER") or "postgres", conf.get("HOST") or "127.0.0.1"
+    return f"postgres://{user}@{host}:{conf.get('PORT') or 5432}/{conf['NAME']}"
 
 
 @pytest.fixture
