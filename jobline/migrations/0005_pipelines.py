@@ -1,0 +1,10 @@
+"""Placeholder in the migration chain; filled in by the pipelines work."""
+
+from __future__ import annotations
+
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+    dependencies = [("jobline", "0004_api")]
+    operations = []
