@@ -6,14 +6,13 @@ the job is part of the caller's transaction: a rollback leaves no job behind.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
 from jobline.definitions import JobType, registry
@@ -53,45 +52,73 @@ def _delay_seconds(delay: float | timedelta | None, run_at: datetime | None) -> 
     return float(delay or 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class _Options:
+    """Options shared by the jobs of one enqueue call, checked once."""
+
+    queue: str
+    priority: int
+    max_attempts: int
+    timeout: float | None
+    delay: float
+
+    @classmethod
+    def resolve(
+        cls,
+        job_type: JobType,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay: float | timedelta | None = None,
+        run_at: datetime | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> _Options:
+        priority = job_type.priority if priority is None else priority
+        if priority not in PRIORITY_RANGE:
+            raise ValueError(f"priority must be between -100 and 100, got {priority}")
+        max_attempts = job_type.max_attempts if max_attempts is None else max_attempts
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
+        timeout = job_type.timeout if timeout is None else timeout
+        if timeout is not None and timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        queue = queue or job_type.queue
+        if len(queue) > 100:
+            raise ValueError("queue names are at most 100 characters")
+        return cls(queue, priority, max_attempts, timeout, _delay_seconds(delay, run_at))
+
+    def row(self, job_type: JobType, inputs: Any, idempotency_key: str | None = None) -> NewJob:
+        if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
+            raise ValueError("idempotency_key must be 1 to 200 characters")
+        schema = job_type.inputs
+        return NewJob(
+            type=job_type.name,
+            queue=self.queue,
+            priority=self.priority,
+            inputs=schema.to_json(schema.validate(inputs)),
+            max_attempts=self.max_attempts,
+            timeout=self.timeout,
+            requires=tuple(sorted(job_type.requires)),
+            idempotency_key=idempotency_key,
+            delay=self.delay,
+        )
+
+
 def build_row(
-    job_type: JobType,
-    inputs: Any,
-    *,
-    queue: str | None = None,
-    priority: int | None = None,
-    delay: float | timedelta | None = None,
-    run_at: datetime | None = None,
-    max_attempts: int | None = None,
-    timeout: float | None = None,
-    idempotency_key: str | None = None,
+    job_type: JobType, inputs: Any, *, idempotency_key: str | None = None, **options: Any
 ) -> NewJob:
-    """Validate one job's inputs and options into a row; raises before anything is written."""
-    value = job_type.inputs.validate(inputs)
-    priority = job_type.priority if priority is None else priority
-    if priority not in PRIORITY_RANGE:
-        raise ValueError(f"priority must be between -100 and 100, got {priority}")
-    max_attempts = job_type.max_attempts if max_attempts is None else max_attempts
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts must be >= 1, got {max_attempts}")
-    timeout = job_type.timeout if timeout is None else timeout
-    if timeout is not None and timeout <= 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-    queue = queue or job_type.queue
-    if len(queue) > 100:
-        raise ValueError("queue names are at most 100 characters")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
-        raise ValueError("idempotency_key must be 1 to 200 characters")
-    return NewJob(
-        type=job_type.name,
-        queue=queue,
-        priority=priority,
-        inputs=json.dumps(job_type.inputs.to_json(value)),
-        max_attempts=max_attempts,
-        timeout=timeout,
-        requires=json.dumps(sorted(job_type.requires)),
-        idempotency_key=idempotency_key,
-        delay=_delay_seconds(delay, run_at),
-    )
+    """Validate one job's inputs and options into a row; raises before anything is written.
+
+    Options: ``queue``, ``priority``, ``delay``, ``run_at``, ``max_attempts``, ``timeout``.
+    """
+    return _Options.resolve(job_type, **options).row(job_type, inputs, idempotency_key)
+
+
+def _insert(rows: Iterable[NewJob], alias: str) -> list[tuple[int, str | None]]:
+    connection = connections[alias]
+    with connection.cursor() as cursor:
+        return driver_for(connection.vendor).insert_jobs(cursor, rows)
 
 
 def insert(rows: Sequence[NewJob], using: str | None = None) -> list[EnqueuedJob]:
@@ -99,9 +126,7 @@ def insert(rows: Sequence[NewJob], using: str | None = None) -> list[EnqueuedJob
     from jobline.models import Job
 
     alias = using or DEFAULT_DB_ALIAS
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        inserted = driver_for(connection.vendor).insert_jobs(cursor, rows)
+    inserted = _insert(rows, alias)
     fresh = iter([job_id for job_id, key in inserted if key is None])
     by_key = {key: job_id for job_id, key in inserted if key is not None}
     wanted = {r.idempotency_key for r in rows if r.idempotency_key is not None}
@@ -144,8 +169,13 @@ def enqueue_many(
     if "idempotency_key" in options:
         raise ValueError("enqueue_many takes no idempotency_key; enqueue keyed jobs one by one")
     jt = registry.get(job_type)
-    rows = [build_row(jt, inputs, **options) for inputs in inputs_list]
-    return insert(rows, using) if rows else []
+    shared = _Options.resolve(jt, **options)
+    alias = using or DEFAULT_DB_ALIAS
+    # Rows are validated lazily, batch by batch, while the previous batch is inserted;
+    # the transaction makes a bad input anywhere leave nothing behind.
+    with transaction.atomic(using=alias):
+        inserted = _insert((shared.row(jt, inputs) for inputs in inputs_list), alias)
+    return [EnqueuedJob(job_id, jt.name, shared.queue) for job_id, _ in inserted]
 
 
 aenqueue = sync_to_async(enqueue)

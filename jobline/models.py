@@ -16,7 +16,7 @@ class Job(models.Model):
     Status = models.TextChoices("Status", [(s.name, s.value) for s in JobStatus])
 
     id = models.BigAutoField(primary_key=True)
-    type = models.CharField(max_length=200, db_index=True)
+    type = models.CharField(max_length=200)
     queue = models.CharField(max_length=100, default="default")
     priority = models.SmallIntegerField(default=0, help_text="Higher runs first.")
     status = models.CharField(max_length=12, choices=Status.choices, default=JobStatus.QUEUED.value)
@@ -28,7 +28,7 @@ class Job(models.Model):
     max_attempts = models.PositiveIntegerField(default=3)
     timeout = models.FloatField(null=True, blank=True, help_text="Seconds per attempt.")
     requires = models.JSONField(default=list, blank=True, help_text="Worker tags needed.")
-    idempotency_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    idempotency_key = models.CharField(max_length=200, null=True, blank=True)
     run_at = models.DateTimeField(help_text="Not started before this time.")
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
@@ -50,7 +50,16 @@ class Job(models.Model):
             models.Index(
                 fields=["worker_id"], name="jobline_job_running", condition=Q(status="running")
             ),
-            models.Index(fields=["status", "-created_at"], name="jobline_job_status_created"),
+            models.Index(fields=["status", "-id"], name="jobline_job_status"),
+            models.Index(fields=["type", "-id"], name="jobline_job_type"),
+        ]
+        constraints = [
+            # Partial: jobs without a key (most) cost nothing in this index.
+            models.UniqueConstraint(
+                fields=["idempotency_key"],
+                name="jobline_job_idempotency_key",
+                condition=Q(idempotency_key__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -38,7 +38,7 @@ class Migration(migrations.Migration):
             name="Job",
             fields=[
                 ("id", models.BigAutoField(primary_key=True, serialize=False)),
-                ("type", models.CharField(db_index=True, max_length=200)),
+                ("type", models.CharField(max_length=200)),
                 ("queue", models.CharField(default="default", max_length=100)),
                 ("priority", models.SmallIntegerField(default=0, help_text="Higher runs first.")),
                 (
@@ -71,7 +71,7 @@ class Migration(migrations.Migration):
                 ),
                 (
                     "idempotency_key",
-                    models.CharField(blank=True, max_length=200, null=True, unique=True),
+                    models.CharField(blank=True, max_length=200, null=True),
                 ),
                 ("run_at", models.DateTimeField(help_text="Not started before this time.")),
                 ("created_at", models.DateTimeField()),
@@ -94,8 +94,14 @@ class Migration(migrations.Migration):
                         fields=["worker_id"],
                         name="jobline_job_running",
                     ),
-                    models.Index(
-                        fields=["status", "-created_at"], name="jobline_job_status_created"
+                    models.Index(fields=["status", "-id"], name="jobline_job_status"),
+                    models.Index(fields=["type", "-id"], name="jobline_job_type"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("idempotency_key__isnull", False)),
+                        fields=("idempotency_key",),
+                        name="jobline_job_idempotency_key",
                     ),
                 ],
             },

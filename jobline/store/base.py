@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from itertools import islice
+from typing import Any, Protocol, TypeVar
 
 from jobline.core.states import JobStatus
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewJob:
-    """One row to insert. ``inputs`` and ``requires`` are JSON text, already validated."""
+    """One row to insert; ``inputs`` is JSON data, already validated."""
 
     type: str
     queue: str
     priority: int
-    inputs: str
+    inputs: Any
     max_attempts: int
     timeout: float | None
-    requires: str
+    requires: tuple[str, ...]
     idempotency_key: str | None
     delay: float  #: seconds from now (the database's now) until it may run
 
@@ -92,6 +96,13 @@ class Store(Protocol):
     async def rescue_lost(self) -> list[int]: ...
     async def wait_for_jobs(self, timeout: float) -> None: ...
     def control_event(self) -> Any: ...
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Lists of up to ``size`` items, consuming ``items`` lazily (itertools.batched is 3.12+)."""
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def utc_text(dt: datetime) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
@@ -23,23 +23,26 @@ from jobline.store.base import (
     HeartbeatReply,
     NewJob,
     WorkerInfo,
+    batched,
 )
 
 log = logging.getLogger("jobline.store")
 
 JOBS_CHANNEL = "jobline_jobs"  #: notified (by a trigger) whenever jobs are inserted
 CONTROL_CHANNEL = "jobline_control"  #: notified on terminate and queue pause/resume
+BATCH_ROWS = 5000  #: rows per INSERT statement
 
+# The batch travels as one JSON document: cheaper to build and to bind than nine arrays.
 INSERT_JOBS = """
 INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
     max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested)
-SELECT v.type, v.queue, v.priority, 'queued', v.inputs::jsonb, '', '', 0, v.max_attempts,
-    v.timeout, v.requires::jsonb, v.key, now() + v.delay * interval '1 second', now(), false
-FROM unnest(%s::text[], %s::text[], %s::int[], %s::text[], %s::int[], %s::float8[], %s::text[],
-    %s::text[], %s::float8[]) WITH ORDINALITY
-    AS v(type, queue, priority, inputs, max_attempts, timeout, requires, key, delay, ord)
+SELECT v.t, v.q, v.p, 'queued', v.i, '', '', 0, v.m, v.o, v.r, v.k,
+    now() + v.d * interval '1 second', now(), false
+FROM ROWS FROM (jsonb_to_recordset(%s::jsonb)
+    AS (t text, q text, p int, i jsonb, m int, o float8, r jsonb, k text, d float8))
+    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, ord)
 ORDER BY v.ord
-ON CONFLICT DO NOTHING
+{on_conflict}
 RETURNING id, idempotency_key
 """
 
@@ -118,23 +121,37 @@ RETURNING id
 DELETE_DEAD_WORKERS = "DELETE FROM jobline_worker WHERE lease_expires_at <= now()"
 
 
-def insert_jobs(cursor: Any, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
-    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows."""
-    cursor.execute(
-        INSERT_JOBS,
-        [
-            [r.type for r in rows],
-            [r.queue for r in rows],
-            [r.priority for r in rows],
-            [r.inputs for r in rows],
-            [r.max_attempts for r in rows],
-            [r.timeout for r in rows],
-            [r.requires for r in rows],
-            [r.idempotency_key for r in rows],
-            [r.delay for r in rows],
-        ],
-    )
-    return cursor.fetchall()
+def insert_jobs(cursor: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows.
+
+    Rows may be a lazy iterable: batches are sent in pipeline mode, so the server inserts
+    one batch while the next is validated here. Several batches need the caller's
+    transaction to be all or nothing.
+    """
+    conn = cursor.cursor.connection  # the psycopg connection under Django's wrapper
+    sent = []
+    with conn.pipeline():
+        for chunk in batched(rows, BATCH_ROWS):
+            keyed = any(r.idempotency_key is not None for r in chunk)
+            # ON CONFLICT costs a speculative insert per row: pay it only when keys are present.
+            sql = INSERT_JOBS.format(on_conflict="ON CONFLICT DO NOTHING" if keyed else "")
+            batch = [
+                {
+                    "t": r.type,
+                    "q": r.queue,
+                    "p": r.priority,
+                    "i": r.inputs,
+                    "m": r.max_attempts,
+                    "o": r.timeout,
+                    "r": r.requires,
+                    "k": r.idempotency_key,
+                    "d": r.delay,
+                }
+                for r in chunk
+            ]
+            sent.append(conn.cursor())
+            sent[-1].execute(sql, [json.dumps(batch)])
+    return [row for cur in sent for row in cur.fetchall()]
 
 
 def notify_control(cursor: Any) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -22,6 +22,7 @@ from jobline.store.base import (
     HeartbeatReply,
     NewJob,
     WorkerInfo,
+    batched,
     utc_text,
 )
 
@@ -86,13 +87,15 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def insert_jobs(cursor: Any, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
-    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows."""
+def insert_jobs(cursor: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows.
+
+    Several statements need the caller's transaction to be all or nothing.
+    """
     now = _now()
     created = utc_text(now)
     inserted: list[tuple[int, str | None]] = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start : start + ROWS_PER_STATEMENT]
+    for chunk in batched(rows, ROWS_PER_STATEMENT):
         params: list[Any] = []
         for r in chunk:
             run_at = created if r.delay <= 0 else utc_text(now + timedelta(seconds=r.delay))
@@ -100,10 +103,10 @@ def insert_jobs(cursor: Any, rows: Sequence[NewJob]) -> list[tuple[int, str | No
                 r.type,
                 r.queue,
                 r.priority,
-                r.inputs,
+                json.dumps(r.inputs),
                 r.max_attempts,
                 r.timeout,
-                r.requires,
+                json.dumps(r.requires),
                 r.idempotency_key,
                 run_at,
                 created,

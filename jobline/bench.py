@@ -1,0 +1,175 @@
+"""``jobline bench``: enqueue N jobs, drain them with W worker processes, report the numbers.
+
+Rates and latencies come from the database's own timestamps (``created_at``,
+``started_at``, ``finished_at``), so worker start-up and polling of the bench itself are
+not counted. Every job must end ``succeeded`` after exactly one attempt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.core.management import call_command
+from django.db import connection
+from tqdm import tqdm
+
+from jobline.enqueuing import enqueue, enqueue_many
+from jobline.models import Job
+
+ENQUEUE_BATCH = 50_000  # rows per enqueue_many call (sent in pipelined statements)
+
+
+@dataclass(frozen=True)
+class Kind:
+    type: str
+    inputs: dict
+
+    @classmethod
+    def parse(cls, text: str) -> Kind:
+        if text == "noop":
+            return cls("noop", {})
+        if text.startswith("sleep:"):
+            try:
+                return cls("sleep", {"seconds": float(text.split(":", 1)[1])})
+            except ValueError:
+                pass
+        raise ValueError(f"--kind must be noop or sleep:SECONDS, got {text!r}")
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    kind = Kind.parse(args.kind)
+    if args.jobs < 1 or args.workers < 1 or args.concurrency < 1:
+        raise ValueError("--jobs, --workers and --concurrency must be >= 1")
+    call_command("migrate", interactive=False, verbosity=0)
+    queue = f"bench-{uuid.uuid4().hex[:8]}"
+    quiet = args.no_progress
+    print(
+        f"database: {connection.vendor}  kind: {args.kind}  jobs: {args.jobs}  "
+        f"workers: {args.workers} x concurrency {args.concurrency}  queue: {queue}"
+    )
+    try:
+        enqueue_rate = _enqueue(kind, args.jobs, queue, quiet)
+        workers = _start_workers(args, queue)
+        try:
+            _wait_finished(queue, args.jobs, quiet)
+            drained = _drain_report(queue, args.jobs)
+            latency = _idle_latency(queue, args.latency_samples, quiet)
+            rss = _peak_rss_mb(workers)
+        finally:
+            _stop(workers)
+    finally:
+        Job.objects.filter(queue=queue).delete()
+    print(f"enqueue (bulk, batches of {ENQUEUE_BATCH}): {enqueue_rate:,.0f} jobs/s")
+    print(
+        f"drain: {drained['rate']:,.0f} jobs/s ({args.jobs} jobs in {drained['wall']:.3f} s, "
+        "first start to last finish)"
+    )
+    print(f"start latency under load: p50 {drained['p50']:.1f} ms  p99 {drained['p99']:.1f} ms")
+    if latency:
+        print(
+            f"idle start latency ({len(latency)} jobs, enqueued one at a time): "
+            f"p50 {percentile(latency, 50):.1f} ms  p95 {percentile(latency, 95):.1f} ms  "
+            f"p99 {percentile(latency, 99):.1f} ms"
+        )
+    print(f"worker peak RSS: {', '.join(f'{r:.0f} MB' for r in rss)}")
+    print("verified: every job succeeded after exactly one attempt")
+
+
+def _enqueue(kind: Kind, n: int, queue: str, quiet: bool) -> float:
+    started = time.perf_counter()
+    with tqdm(total=n, desc="enqueue", unit="job", disable=quiet) as bar:
+        for start in range(0, n, ENQUEUE_BATCH):
+            size = min(ENQUEUE_BATCH, n - start)
+            enqueue_many(kind.type, [kind.inputs] * size, queue=queue, max_attempts=1)
+            bar.update(size)
+    return n / (time.perf_counter() - started)
+
+
+def _start_workers(args: argparse.Namespace, queue: str) -> list[subprocess.Popen[bytes]]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "jobline.cli.main",
+        "worker",
+        "--queue",
+        queue,
+        "--concurrency",
+        str(args.concurrency),
+    ]
+    return [subprocess.Popen(cmd, env=os.environ.copy()) for _ in range(args.workers)]
+
+
+def _wait_finished(queue: str, n: int, quiet: bool) -> None:
+    with tqdm(total=n, desc="drain", unit="job", disable=quiet) as bar:
+        done = 0
+        while done < n:
+            time.sleep(0.1)
+            now = Job.objects.filter(queue=queue, finished_at__isnull=False).count()
+            bar.update(now - done)
+            done = now
+
+
+def _drain_report(queue: str, n: int) -> dict[str, float]:
+    rows = Job.objects.filter(queue=queue)
+    bad = rows.exclude(status="succeeded").count() + rows.exclude(attempts=1).count()
+    if bad:
+        raise RuntimeError(f"{bad} jobs did not succeed after exactly one attempt")
+    times = list(rows.values_list("run_at", "started_at", "finished_at"))
+    first = min(t[1] for t in times)
+    last = max(t[2] for t in times)
+    wall = (last - first).total_seconds()
+    # Latency under load: from when the job was due (or the drain began) to its start.
+    waits = [(s - max(r, first)).total_seconds() * 1000 for r, s, _ in times]
+    return {
+        "wall": wall,
+        "rate": n / wall if wall else float("inf"),
+        "p50": percentile(waits, 50),
+        "p99": percentile(waits, 99),
+    }
+
+
+def _idle_latency(queue: str, samples: int, quiet: bool) -> list[float]:
+    """Enqueue jobs one at a time into idle workers; time from commit to start."""
+    ids = []
+    for _ in tqdm(range(samples), desc="idle latency", unit="job", disable=quiet):
+        job = enqueue("noop", queue=queue)
+        ids.append(job.id)
+        deadline = time.monotonic() + 5
+        while not Job.objects.filter(pk=job.id, started_at__isnull=False).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"job {job.id} did not start within 5 s")
+            time.sleep(0.002)
+        time.sleep(0.01)  # let the worker go idle again
+    rows = Job.objects.filter(pk__in=ids).values_list("created_at", "started_at")
+    return [(s - c).total_seconds() * 1000 for c, s in rows]
+
+
+def _peak_rss_mb(workers: list[subprocess.Popen[bytes]]) -> list[float]:
+    peaks = []
+    for w in workers:
+        with open(f"/proc/{w.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    peaks.append(int(line.split()[1]) / 1024)
+    return peaks
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for w in workers:
+        w.terminate()
+    for w in workers:
+        try:
+            w.wait(30)
+        except subprocess.TimeoutExpired:
+            w.kill()
