@@ -61,8 +61,8 @@ def service_env(tmp_path: Path):
             JOBLINE_SHUTDOWN_GRACE_SECONDS="10",
             PYTHONPATH=str(ROOT),
             SECRET_KEY="tests-only",
-            **extra,
         )
+        env.update(extra)
         return env
 
     return make
