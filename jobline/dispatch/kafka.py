@@ -1,0 +1,175 @@
+"""The ``kafka`` job type: publish one job message for executors in other services.
+
+The message is sent by a job in jobline's queue: a transactional outbox. Enqueue the job
+inside your transaction and, once that commits, the message is produced at least once,
+even if a worker dies mid-send (another worker sends it again). So a message may arrive
+more than once: consumers dedupe on its key, the job id.
+
+Message: key ``<job id>``, header ``job_type``, value (JSON)::
+
+    {"id": 42, "title": "...", "job_type": "...", "configs": {...}, "created_at": "<ISO 8601>"}
+
+``created_at`` is when the message was built (UTC). The job succeeds once the broker
+acknowledges the message (``acks=all``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+from jobline import conf
+from jobline.definitions import Job, current_job
+from jobline.exceptions import Fail
+from jobline.worker.resources import shared
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+
+log = logging.getLogger("jobline.kafka")
+
+PRODUCER_KEY = "jobline.kafka.producer"
+SECRET_NAME = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECASE)
+TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"  # Kafka's rule for topic names
+
+
+@dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid"))
+class KafkaMessage:
+    """The job message to publish."""
+
+    title: str = Field(min_length=1, max_length=1000)
+    job_type: str = Field(min_length=1, max_length=200, description="What executors should do.")
+    configs: dict[str, Any] = Field(default_factory=dict, description="The executor's inputs.")
+    topic: str | None = Field(
+        None, pattern=TOPIC_PATTERN, description="Default: the KAFKA_TOPIC setting, else jobs."
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class KafkaDelivery:
+    """Where the message went; ``sent`` is false when Kafka is disabled (it was logged)."""
+
+    sent: bool
+    topic: str
+    partition: int | None = None
+    offset: int | None = None
+
+
+class Kafka(Job):
+    """Publish a job message to a Kafka topic, keyed by the job id (see README)."""
+
+    name = "kafka"
+    user_triggered = True
+    max_attempts = 10  # a broker that is down for a while loses nothing
+    Inputs = KafkaMessage
+    Outputs = KafkaDelivery
+
+    async def run(self) -> KafkaDelivery:
+        message: KafkaMessage = self.inputs
+        job_id = current_job().id
+        topic = message.topic or conf.get("JOBLINE_KAFKA_TOPIC") or "jobs"
+        value = {
+            "id": job_id,
+            "title": message.title,
+            "job_type": message.job_type,
+            "configs": message.configs,
+            "created_at": datetime.now(UTC).isoformat(),
+        }
+        if not conf.get("JOBLINE_KAFKA_ENABLED"):
+            log.warning(
+                "KAFKA_ENABLED is false: message logged, not sent topic=%s key=%s value=%s",
+                topic,
+                job_id,
+                compact_json(redacted(value)),
+            )
+            return KafkaDelivery(sent=False, topic=topic)
+        async with shared(PRODUCER_KEY, start_producer, stop_producer) as producer:
+            data = compact_json(value).encode()
+            return await publish(producer, topic, str(job_id), message.job_type, data)
+
+
+def compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def redacted(value: Any) -> Any:
+    """``value`` for a log line: strings under secret-looking names show their last 4 only."""
+    if isinstance(value, dict):
+        return {
+            k: _mask(v) if isinstance(v, str) and SECRET_NAME.search(str(k)) else redacted(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def _mask(secret: str) -> str:
+    return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
+
+
+async def publish(
+    producer: AIOKafkaProducer, topic: str, key: str, job_type: str, value: bytes
+) -> KafkaDelivery:
+    """Send and wait for the broker's acknowledgement; errors no retry can fix fail the job."""
+    from aiokafka import errors
+
+    permanent = (
+        errors.InvalidTopicError,
+        errors.MessageSizeTooLargeError,
+        errors.RecordTooLargeError,
+        errors.TopicAuthorizationFailedError,
+    )
+    try:
+        sent = await producer.send_and_wait(
+            topic, value, key=key.encode(), headers=[("job_type", job_type.encode())]
+        )
+    except permanent as exc:
+        raise Fail(f"Kafka refused the message for topic {topic!r}: {exc!r}") from None
+    return KafkaDelivery(sent=True, topic=sent.topic, partition=sent.partition, offset=sent.offset)
+
+
+def producer_options() -> dict[str, Any]:
+    """``AIOKafkaProducer`` keyword arguments from the ``JOBLINE_KAFKA_*`` settings."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": conf.get("JOBLINE_KAFKA_BOOTSTRAP_SERVERS").replace(",", " ").split(),
+        "client_id": "jobline",
+        "acks": "all",
+        "enable_idempotence": bool(conf.get("JOBLINE_KAFKA_IDEMPOTENT")),
+        "security_protocol": conf.get("JOBLINE_KAFKA_SECURITY_PROTOCOL"),
+    }
+    if options["security_protocol"].startswith("SASL_"):
+        options["sasl_mechanism"] = conf.get("JOBLINE_KAFKA_SASL_MECHANISM")
+        options["sasl_plain_username"] = conf.get("JOBLINE_KAFKA_SASL_USERNAME") or None
+        options["sasl_plain_password"] = conf.get("JOBLINE_KAFKA_SASL_PASSWORD") or None
+    if options["security_protocol"] in ("SSL", "SASL_SSL"):
+        from aiokafka.helpers import create_ssl_context
+
+        options["ssl_context"] = create_ssl_context(
+            cafile=conf.get("JOBLINE_KAFKA_SSL_CAFILE") or None,
+            certfile=conf.get("JOBLINE_KAFKA_SSL_CERTFILE") or None,
+            keyfile=conf.get("JOBLINE_KAFKA_SSL_KEYFILE") or None,
+        )
+    return options
+
+
+async def start_producer() -> AIOKafkaProducer:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(**producer_options())
+    try:
+        await producer.start()
+    except BaseException:
+        await producer.stop()  # release its connections; the next attempt starts afresh
+        raise
+    return producer
+
+
+async def stop_producer(producer: AIOKafkaProducer) -> None:
+    await producer.stop()  # sends what is still buffered
