@@ -1,0 +1,165 @@
+"""``/api/v1/jobs``: create, list (filters, cursor pages), get, cancel, retry, bulk, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db.models import Case, F, PositiveIntegerField, QuerySet, Value, When
+from django.db.models.functions import Coalesce
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Path, Query, Router, Status
+from ninja.errors import HttpError
+
+from jobline import operations
+from jobline.api.errors import FieldErrors, check_json_size, responses
+from jobline.api.schemas import (
+    MAX_ID,
+    Count,
+    JobCreate,
+    JobFilter,
+    JobOut,
+    JobPage,
+    JobQuery,
+    JobSelection,
+    Report,
+)
+from jobline.core.states import JobStatus
+from jobline.enqueuing import enqueue
+from jobline.exceptions import InputsError
+from jobline.models import Job
+
+router = Router(tags=["jobs"])
+
+JobId = Path(..., ge=1, le=MAX_ID)
+ACTIVE = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+
+
+def get_job(job_id: int) -> Job:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        raise HttpError(404, f"job {job_id} not found")
+    return job
+
+
+def filter_jobs(jobs: QuerySet[Job], where: JobFilter) -> QuerySet[Job]:
+    """Jobs matching every criterion given in ``where``."""
+    if where.status:
+        jobs = jobs.filter(status__in=where.status)
+    if where.type:
+        jobs = jobs.filter(type__in=where.type)
+    if where.queue:
+        jobs = jobs.filter(queue__in=where.queue)
+    if where.schedule:
+        jobs = jobs.filter(schedule_id__in=where.schedule)
+    if where.pipeline_run:
+        jobs = jobs.filter(pipeline_run_id__in=where.pipeline_run)
+    if where.created_after:
+        jobs = jobs.filter(created_at__gte=where.created_after)
+    if where.created_before:
+        jobs = jobs.filter(created_at__lt=where.created_before)
+    return jobs
+
+
+def _selected(selection: JobSelection) -> QuerySet[Job]:
+    jobs = filter_jobs(Job.objects.all(), selection)
+    return jobs if selection.ids is None else jobs.filter(id__in=selection.ids)
+
+
+@router.post("/jobs", response=responses({201: JobOut, 200: JobOut}, 400, 413, 422))
+def create_job(request: HttpRequest, payload: JobCreate):
+    """Enqueue a job. 201 with the job; 200 with the first job when its
+    `idempotency_key` was used before."""
+    check_json_size(payload.inputs, "inputs")
+    try:
+        with transaction.atomic():  # read back inside: the job as created, before any worker
+            job = enqueue(payload.type, payload.inputs, **payload.options())
+            return Status(201 if job.created else 200, get_job(job.id))
+    except InputsError:  # a ValueError too: left to the API's handler (fields under inputs.)
+        raise
+    except ValueError as exc:  # options the schema cannot express (none known today)
+        raise FieldErrors([{"field": "", "message": str(exc), "type": "value_error"}]) from None
+
+
+def page(query: JobQuery, using: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
+    """One page of jobs, newest first: keyset on id, so page 1,000 costs what page 1 does."""
+    jobs = filter_jobs(Job.objects.using(using).defer("traceback"), query)
+    if query.cursor is not None:
+        jobs = jobs.filter(id__lt=query.cursor)
+    rows = list(jobs.order_by("-id")[: query.limit + 1])
+    more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    return {"items": rows, "next_cursor": rows[-1].id if more else None}
+
+
+@router.get("/jobs", response=responses({200: JobPage}, 422))
+def list_jobs(request: HttpRequest, query: Query[JobQuery]):
+    """Jobs, newest first, a page at a time: follow `next_cursor` until it is null."""
+    return page(query)
+
+
+# Before /jobs/{job_id}, whose pattern would take "cancel" for an id.
+@router.post("/jobs/cancel", response=responses({200: Count}, 400, 413, 422))
+def cancel_jobs(request: HttpRequest, selection: JobSelection):
+    """Terminate every queued or running job that matches."""
+    return {"count": operations.cancel_jobs(_selected(selection))}
+
+
+@router.post("/jobs/retry", response=responses({200: Count}, 400, 413, 422))
+def retry_jobs(request: HttpRequest, selection: JobSelection):
+    """Queue again every finished job that matches."""
+    return {"count": operations.retry_jobs(_selected(selection))}
+
+
+@router.get("/jobs/{job_id}", response=responses({200: JobOut}, 404, 422))
+def get_job_view(request: HttpRequest, job_id: int = JobId):
+    return get_job(job_id)
+
+
+@router.post("/jobs/{job_id}/cancel", response=responses({200: JobOut}, 404, 409, 422))
+def cancel_job(request: HttpRequest, job_id: int = JobId):
+    """Terminate: a queued job is cancelled now; a running one gets `cancel_requested` and
+    its worker stops it within a heartbeat. 409 when the job has already finished."""
+    job = get_job(job_id)
+    if not operations.cancel_jobs([job.id]):
+        raise HttpError(409, f"job {job_id} is {job.status}; only queued or running jobs cancel")
+    return get_job(job_id)
+
+
+@router.post("/jobs/{job_id}/retry", response=responses({200: JobOut}, 404, 409, 422))
+def retry_job(request: HttpRequest, job_id: int = JobId):
+    """Queue a finished job again with a fresh set of attempts. 409 while it is active."""
+    job = get_job(job_id)
+    if not operations.retry_jobs([job.id]):
+        raise HttpError(409, f"job {job_id} is {job.status}; only finished jobs can be retried")
+    return get_job(job_id)
+
+
+@router.post("/jobs/{job_id}/report", response=responses({200: JobOut}, 400, 404, 409, 413, 422))
+def report_job(request: HttpRequest, payload: Report, job_id: int = JobId):
+    """An external executor reports the result of a job it handled.
+
+    Only a queued or running job takes a report (409 once it has finished, so the first
+    report wins). A queued job's report counts as its attempt. The job ends as reported,
+    without retries; `outputs` are stored as given."""
+    check_json_size(payload.outputs, "outputs")
+    now = timezone.now()
+    done = Job.objects.filter(pk=job_id, status__in=ACTIVE).update(
+        status=payload.status,
+        outputs=payload.outputs,
+        error=payload.error or ("reported failed" if payload.status == "failed" else ""),
+        attempts=Case(
+            When(status=JobStatus.QUEUED, then=F("attempts") + 1),
+            default=F("attempts"),
+            output_field=PositiveIntegerField(),
+        ),
+        started_at=Coalesce(F("started_at"), Value(now)),
+        finished_at=now,
+        worker_id=None,
+        cancel_requested=False,
+    )
+    job = get_job(job_id)
+    if not done:
+        raise HttpError(409, f"job {job_id} is {job.status}; only active jobs take a report")
+    return job
