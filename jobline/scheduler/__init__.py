@@ -1,0 +1,1 @@
+"""The scheduler: schedules (models), firing them exactly once (firing), and its loop."""
