@@ -1,0 +1,123 @@
+"""What every page shares: the template engine, assets, access rules and flash messages."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import mimetypes
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.template.backends.django import DjangoTemplates
+from django.urls import NoReverseMatch, reverse
+
+from jobline.api.auth import user_can_read, user_can_write
+
+HERE = Path(__file__).resolve().parent
+ASSETS = HERE / "static" / "jobline"
+
+
+@functools.cache
+def engine() -> DjangoTemplates:
+    """The UI's own template engine, independent of the project's TEMPLATES setting."""
+    return DjangoTemplates(
+        {
+            "NAME": "jobline-web",
+            "DIRS": [HERE / "templates"],
+            "APP_DIRS": False,
+            "OPTIONS": {
+                "context_processors": [
+                    "django.template.context_processors.request",
+                    "django.template.context_processors.csrf",
+                ],
+                "builtins": ["jobline.web.filters"],
+            },
+        }
+    )
+
+
+@functools.cache
+def asset_version(name: str) -> str:
+    """A content hash for the asset's URL, so browsers may cache it for good."""
+    return hashlib.sha256((ASSETS / name).read_bytes()).hexdigest()[:12]
+
+
+def asset(request: HttpRequest, name: str) -> FileResponse:
+    path = (ASSETS / name).resolve()
+    if not path.is_relative_to(ASSETS) or not path.is_file():
+        raise Http404(name)
+    response = FileResponse(path.open("rb"), content_type=mimetypes.guess_type(name)[0])
+    if request.GET.get("v") == asset_version(name):
+        response["Cache-Control"] = "public, max-age=31536000, immutable"
+    else:
+        response["Cache-Control"] = "no-cache"
+    return response
+
+
+def flash(request: HttpRequest, message: str, level: str = "success") -> None:
+    """A message shown (as a toast) on the next page this browser renders."""
+    request.session["jobline_flash"] = [
+        *request.session.get("jobline_flash", []),
+        {"level": level, "message": message},
+    ]
+
+
+def admin_url() -> str | None:
+    """The Django admin's index, if the project has the admin."""
+    try:
+        return reverse("admin:index")
+    except NoReverseMatch:
+        return None
+
+
+def render(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    user = request.user
+    # Partials (``_name.html``, fetched by live updates) leave the messages to the next page.
+    full_page = not template.rsplit("/", 1)[-1].startswith("_")
+    base = {
+        "user": user,
+        "can_write": user.is_authenticated and user_can_write(user),
+        "admin_url": admin_url(),
+        "flashes": request.session.pop("jobline_flash", []) if full_page else [],
+    }
+    html = engine().get_template(template).render({**base, **(context or {})}, request)
+    return HttpResponse(html, status=status)
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Pages need a login, and a user who may read jobs (staff or ``jobline.view_job``)."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("jobline:login"))
+        if not user_can_read(request.user):
+            return render(request, "jobline/denied.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Changes: POST only (CSRF-checked by the middleware), by users who may change jobs."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponse(status=405, headers={"Allow": "POST"})
+        if not user_can_write(request.user):
+            if wants_json(request):
+                return JsonResponse({"detail": "you may only read"}, status=403)
+            return render(request, "jobline/denied.html", status=403)
+        return view(request, *args, **kwargs)
+
+    return page(wrapper)

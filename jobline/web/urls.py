@@ -1,0 +1,38 @@
+"""The UI's pages, under whatever prefix ``jobline.urls`` is included at."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from jobline.web import base, create, jobs, pipelines, schedules, views
+
+app_name = "jobline"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("login/", views.login, name="login"),
+    path("logout/", views.logout, name="logout"),
+    path("jobs/", jobs.jobs_list, name="jobs"),
+    path("jobs/count/", jobs.jobs_count, name="jobs-count"),
+    path("jobs/bulk/", jobs.jobs_bulk, name="jobs-bulk"),
+    path("jobs/new/", create.new_job, name="new"),
+    path("jobs/<int:pk>/", jobs.job_detail, name="job"),
+    path("jobs/<int:pk>/terminate/", jobs.job_terminate, name="job-terminate"),
+    path("jobs/<int:pk>/retry/", jobs.job_retry, name="job-retry"),
+    path("queues/<str:name>/pause/", views.queue_pause, name="queue-pause"),
+    path("queues/<str:name>/resume/", views.queue_resume, name="queue-resume"),
+    path("schedules/", schedules.schedules_list, name="schedules"),
+    path("schedules/new/", schedules.schedule_new, name="schedule-new"),
+    path("schedules/preview/", schedules.preview, name="schedule-preview"),
+    path("schedules/<int:pk>/", schedules.schedule_detail, name="schedule"),
+    path("schedules/<int:pk>/edit/", schedules.schedule_edit, name="schedule-edit"),
+    path("schedules/<int:pk>/run/", schedules.schedule_run, name="schedule-run"),
+    path("schedules/<int:pk>/toggle/", schedules.schedule_toggle, name="schedule-toggle"),
+    path("schedules/<int:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
+    path("templates/", create.templates_list, name="templates"),
+    path("pipelines/", pipelines.runs_list, name="pipelines"),
+    path("pipelines/<int:pk>/", pipelines.run_detail, name="pipeline-run"),
+    path("pipelines/<int:pk>/cancel/", pipelines.run_cancel, name="pipeline-cancel"),
+    path("pipelines/<int:pk>/resume/", pipelines.run_resume, name="pipeline-resume"),
+    path("assets/<path:name>", base.asset, name="asset"),
+]
