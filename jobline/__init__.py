@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from jobline.core.retry import RetryPolicy
+from jobline.core.schedules import ScheduleError
 from jobline.core.states import JobStatus
 from jobline.definitions import Job, JobContext, JobType, current_job, job, registry
-from jobline.exceptions import InputsError, JoblineError, Retry, UnknownJobType
+from jobline.exceptions import Fail, InputsError, JoblineError, Retry, UnknownJobType
+from jobline.scheduler.periodic import periodic
 
 _LAZY = {  # need Django's database layer, imported on first use
     "enqueue": "jobline.enqueuing",
@@ -20,6 +22,14 @@ _LAZY = {  # need Django's database layer, imported on first use
     "enqueue_many": "jobline.enqueuing",
     "aenqueue_many": "jobline.enqueuing",
     "EnqueuedJob": "jobline.enqueuing",
+    "schedule": "jobline.scheduler.api",
+    # pipelines: jsonschema and the models load on first use
+    "pipeline": "jobline.pipelines",
+    "Pipeline": "jobline.pipelines",
+    "Step": "jobline.pipelines",
+    "OnFailure": "jobline.pipelines",
+    "PipelineDefinitionError": "jobline.pipelines",
+    "PipelineRun": "jobline.pipelines.models",
 }
 
 
@@ -33,14 +43,21 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "EnqueuedJob",
+    "Fail",
     "InputsError",
     "Job",
     "JobContext",
     "JobStatus",
     "JobType",
     "JoblineError",
+    "OnFailure",
+    "Pipeline",
+    "PipelineDefinitionError",
+    "PipelineRun",
     "Retry",
     "RetryPolicy",
+    "ScheduleError",
+    "Step",
     "UnknownJobType",
     "aenqueue",
     "aenqueue_many",
@@ -48,5 +65,8 @@ __all__ = [
     "enqueue",
     "enqueue_many",
     "job",
+    "periodic",
+    "pipeline",
     "registry",
+    "schedule",
 ]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from jobline import operations
-from jobline.models import Job, Queue, Worker
+from jobline.models import ApiToken, Job, Queue, Template, Worker
+from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
+from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers ScheduleAdmin)
 
 
 @admin.register(Job)
@@ -36,6 +40,9 @@ class JobAdmin(admin.ModelAdmin):
         "traceback",
         "created_at",
         "cancel_requested",
+        "pipeline_run",
+        "pipeline_step",
+        "pipeline_index",
     )
     ordering = ("-id",)
     show_full_result_count = False  # counting a million rows on every page load is slow
@@ -81,3 +88,27 @@ class WorkerAdmin(admin.ModelAdmin):
         "lease_expires_at",
     )
     readonly_fields = [f.name for f in Worker._meta.fields]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "read_only", "created_at", "last_used_at")
+    fields = ("name", "read_only", "prefix", "created_at", "last_used_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        secret = None if change else obj.new_secret()
+        super().save_model(request, obj, form, change)
+        if secret:  # only the hash is kept: this message is the one chance to copy it
+            self.message_user(
+                request,
+                f"API token {obj.name!r}: {secret} (copy it now: it is not shown again)",
+                messages.WARNING,
+            )
+
+
+@admin.register(Template)
+class TemplateAdmin(admin.ModelAdmin):
+    list_display = ("name", "label", "job_type", "user_triggered", "enabled", "updated_at")
+    list_filter = ("enabled", "user_triggered", "job_type")
+    search_fields = ("name", "label", "job_type")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from django.apps import AppConfig
 from django.conf import settings
-from django.utils.module_loading import autodiscover_modules
+from django.utils.module_loading import autodiscover_modules, import_string
 
 
 class JoblineConfig(AppConfig):
@@ -16,6 +17,22 @@ class JoblineConfig(AppConfig):
         # Job types register themselves as each installed app's jobs.py is imported;
         # jobline's own jobs.py holds the built-in types.
         autodiscover_modules("jobs")
+        # django.tasks on jobline: each @task registers its job type as its module imports,
+        # so import every app's tasks.py for workers to know them all.
+        if _runs_django_tasks():
+            autodiscover_modules("tasks")
         # Plain modules of jobs, for service mode without a Django project of one's own.
         for module in getattr(settings, "JOBLINE_IMPORT", ()):
             importlib.import_module(module)
+
+
+def _runs_django_tasks() -> bool:
+    """Whether a ``TASKS`` backend is jobline's (or a subclass of it)."""
+    for conf in getattr(settings, "TASKS", {}).values():
+        with contextlib.suppress(ImportError):  # the framework reports a wrong BACKEND on use
+            backend = import_string(conf["BACKEND"])
+            from jobline.tasks import Backend  # a tasks backend imported: so does ours
+
+            if isinstance(backend, type) and issubclass(backend, Backend):
+                return True
+    return False

@@ -39,7 +39,7 @@ class Kind:
                 return cls("sleep", {"seconds": float(text.split(":", 1)[1])})
             except ValueError:
                 pass
-        raise ValueError(f"--kind must be noop or sleep:SECONDS, got {text!r}")
+        raise ValueError(f"--kind must be noop, sleep:SECONDS or pipeline, got {text!r}")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -48,6 +48,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def run_bench(args: argparse.Namespace) -> None:
+    if args.kind == "pipeline":
+        from jobline.pipelines.bench import run_pipeline_bench
+
+        return run_pipeline_bench(args)
     kind = Kind.parse(args.kind)
     if args.jobs < 1 or args.workers < 1 or args.concurrency < 1:
         raise ValueError("--jobs, --workers and --concurrency must be >= 1")

@@ -9,11 +9,27 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     "JOBLINE_WORKER_CONCURRENCY": 100,  # jobs one worker process runs at once
     "JOBLINE_SYNC_THREADS": 16,  # threads for sync (non-async) jobs
-    "JOBLINE_CLAIM_BATCH": 500,  # most jobs claimed in one query
+    "JOBLINE_CLAIM_BATCH": 1000,  # most jobs claimed in one query
     "JOBLINE_LEASE_SECONDS": 30.0,  # a worker silent this long is presumed dead
     "JOBLINE_HEARTBEAT_SECONDS": 5.0,
     "JOBLINE_POLL_SECONDS": 1.0,  # idle wait without a wake-up (delayed jobs, retries)
     "JOBLINE_SHUTDOWN_GRACE_SECONDS": 30.0,  # time running jobs get on SIGTERM
+    # http jobs: CIDRs they may reach besides public addresses ("127.0.0.0/8 10.1.0.0/16"),
+    # and the secrets that ``sign_with`` names ({"name": "secret"} or "name=secret ...").
+    "JOBLINE_HTTP_ALLOWED_NETWORKS": "",
+    "JOBLINE_HTTP_SIGNING_SECRETS": {},
+    # kafka jobs. Disabled, they log their message instead of sending it.
+    "JOBLINE_KAFKA_ENABLED": False,
+    "JOBLINE_KAFKA_BOOTSTRAP_SERVERS": "localhost:9092",  # "host:port host:port"
+    "JOBLINE_KAFKA_TOPIC": "jobs",  # when the job names no topic
+    "JOBLINE_KAFKA_IDEMPOTENT": True,  # idempotent producer (needs broker support)
+    "JOBLINE_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",  # SSL, SASL_PLAINTEXT, SASL_SSL
+    "JOBLINE_KAFKA_SASL_MECHANISM": "PLAIN",  # SCRAM-SHA-256, SCRAM-SHA-512
+    "JOBLINE_KAFKA_SASL_USERNAME": "",
+    "JOBLINE_KAFKA_SASL_PASSWORD": "",
+    "JOBLINE_KAFKA_SSL_CAFILE": "",  # default: the system's CA certificates
+    "JOBLINE_KAFKA_SSL_CERTFILE": "",  # client certificate, for mutual TLS
+    "JOBLINE_KAFKA_SSL_KEYFILE": "",
 }
 
 

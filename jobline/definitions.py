@@ -22,6 +22,7 @@ class JobContext:
     attempt: int
     max_attempts: int
     queue: str
+    worker_id: str = ""  #: the jobline worker running this attempt
 
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("jobline_current_job")

@@ -36,4 +36,11 @@ class Retry(Exception):
         self.delay = delay
 
 
-__all__ = ["InputsError", "JobDefinitionError", "JoblineError", "Retry", "UnknownJobType"]
+class Fail(Exception):
+    """Raise inside a job to fail it now: no further attempts, whatever ``max_attempts`` says."""
+
+    def __init__(self, reason: str = "failed by the job"):
+        super().__init__(reason)
+
+
+__all__ = ["Fail", "InputsError", "JobDefinitionError", "JoblineError", "Retry", "UnknownJobType"]

@@ -7,6 +7,7 @@ import asyncio
 from pydantic import Field
 
 from jobline.definitions import job
+from jobline.dispatch import http, kafka  # noqa: F401  (built-ins http and kafka)
 
 
 @job(name="noop", user_triggered=True)

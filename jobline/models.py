@@ -35,6 +35,24 @@ class Job(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     worker_id = models.CharField(max_length=64, null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    schedule = models.ForeignKey(  # the schedule that fired it; indexed below, only when set
+        "jobline.Schedule",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="jobs",
+        db_index=False,
+    )
+    pipeline_run = models.ForeignKey(  # the run this job is a step of; indexed below, when set
+        "jobline.PipelineRun",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="jobs",
+        db_index=False,
+    )
+    pipeline_step = models.CharField(max_length=100, null=True, blank=True)
+    pipeline_index = models.IntegerField(null=True, blank=True, help_text="Fan-out item.")
 
     class Meta:
         indexes = [
@@ -52,8 +70,26 @@ class Job(models.Model):
             ),
             models.Index(fields=["status", "-id"], name="jobline_job_status"),
             models.Index(fields=["type", "-id"], name="jobline_job_type"),
+            # Dashboard charts and the SQLite event poll: what finished since a time.
+            models.Index(
+                fields=["finished_at", "status"],
+                name="jobline_job_finished",
+                condition=Q(finished_at__isnull=False),
+            ),
+            models.Index(
+                fields=["schedule", "-id"],
+                name="jobline_job_schedule",
+                condition=Q(schedule__isnull=False),
+            ),
         ]
         constraints = [
+            # One job per step item of a run: a step can never be enqueued twice. Partial, so
+            # jobs outside pipelines cost nothing; it also serves lookups by run.
+            models.UniqueConstraint(
+                fields=["pipeline_run", "pipeline_step", "pipeline_index"],
+                name="jobline_job_pipeline_step",
+                condition=Q(pipeline_run__isnull=False),
+            ),
             # Partial: jobs without a key (most) cost nothing in this index.
             models.UniqueConstraint(
                 fields=["idempotency_key"],
@@ -95,3 +131,8 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+from jobline.api.models import ApiToken, Template  # noqa: E402, F401  (API tokens, templates)
+from jobline.pipelines.models import PipelineDefinition, PipelineRun  # noqa: E402, F401
+from jobline.scheduler.models import Schedule, ScheduleRun  # noqa: E402, F401  (schedules)

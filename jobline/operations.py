@@ -8,10 +8,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from jobline.core.states import FINISHED, JobStatus
 from jobline.models import Job, Queue
+from jobline.pipelines import runs as pipeline_runs
 from jobline.store import driver_for
 
 
@@ -19,11 +21,17 @@ def _driver(using: str):
     return driver_for(connections[using].vendor)
 
 
-def cancel_jobs(ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) -> int:
+def _ids(ids: Iterable[int] | QuerySet[Job]) -> list[int] | QuerySet[Job]:
+    # A QuerySet stays a subquery, so "every failed job" is one statement, not a list of ids.
+    return ids.values("id") if isinstance(ids, QuerySet) else list(ids)
+
+
+def cancel_jobs(ids: Iterable[int] | QuerySet[Job], *, using: str = DEFAULT_DB_ALIAS) -> int:
     """Terminate jobs: queued ones are cancelled now, running ones are asked to stop."""
-    ids = list(ids)
+    ids = _ids(ids)
     with transaction.atomic(using=using):
         jobs = Job.objects.using(using).filter(id__in=ids)
+        runs = pipeline_runs.lock_runs_of(jobs, using)  # before the jobs, as workers do
         queued = jobs.filter(status=JobStatus.QUEUED).update(
             status=JobStatus.CANCELLED, finished_at=timezone.now(), error="terminated on request"
         )
@@ -31,28 +39,32 @@ def cancel_jobs(ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) -> int:
         if running:
             with connections[using].cursor() as cursor:
                 _driver(using).notify_control(cursor)
+        if queued and runs:  # a cancelled step cancels the steps that depend on it
+            pipeline_runs.advance(runs, using)
     return queued + running
 
 
-def retry_jobs(ids: Iterable[int], *, using: str = DEFAULT_DB_ALIAS) -> int:
+def retry_jobs(ids: Iterable[int] | QuerySet[Job], *, using: str = DEFAULT_DB_ALIAS) -> int:
     """Queue finished jobs again, with a fresh set of attempts."""
     with transaction.atomic(using=using):
-        n = (
-            Job.objects.using(using)
-            .filter(id__in=list(ids), status__in=[s.value for s in FINISHED])
-            .update(
-                status=JobStatus.QUEUED,
-                attempts=0,
-                run_at=timezone.now(),
-                finished_at=None,
-                cancel_requested=False,
-                error="",
-                traceback="",
-            )
+        jobs = Job.objects.using(using).filter(
+            id__in=_ids(ids), status__in=[s.value for s in FINISHED]
+        )
+        runs = pipeline_runs.lock_runs_of(jobs, using)  # before the jobs, as workers do
+        n = jobs.update(
+            status=JobStatus.QUEUED,
+            attempts=0,
+            run_at=timezone.now(),
+            finished_at=None,
+            cancel_requested=False,
+            error="",
+            traceback="",
         )
         if n:
             with connections[using].cursor() as cursor:
                 _driver(using).notify_jobs(cursor)
+        if n and runs:  # a retried step puts its finished run back to running
+            pipeline_runs.reopen(runs, using)
     return n
 
 

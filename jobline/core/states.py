@@ -26,6 +26,7 @@ class Outcome(enum.StrEnum):
     ERROR = "error"  #: the job raised; retried while attempts remain
     TIMEOUT = "timeout"  #: ran past its timeout; retried while attempts remain
     RETRY = "retry"  #: the job asked to be retried (``jobline.Retry``)
+    FAIL = "fail"  #: the job gave up (``jobline.Fail``): failed without further attempts
     CANCELLED = "cancelled"  #: terminated on request
     LOST = "lost"  #: the worker that ran it stopped heartbeating
 
@@ -55,7 +56,7 @@ def after_attempt(
         return Transition(status=JobStatus.SUCCEEDED)
     if outcome is Outcome.CANCELLED:
         return Transition(status=JobStatus.CANCELLED)
-    if attempt >= max_attempts:
+    if outcome is Outcome.FAIL or attempt >= max_attempts:
         return Transition(status=JobStatus.FAILED)
     if requested_delay is not None:
         return Transition(status=JobStatus.QUEUED, retry_in=max(0.0, requested_delay))

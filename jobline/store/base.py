@@ -26,6 +26,9 @@ class NewJob:
     requires: tuple[str, ...]
     idempotency_key: str | None
     delay: float  #: seconds from now (the database's now) until it may run
+    pipeline_run_id: int | None = None  #: the pipeline run this job is a step of
+    pipeline_step: str | None = None
+    pipeline_index: int | None = None  #: the item of a fan-out (0 for a plain step)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -39,6 +42,7 @@ class ClaimedJob:
     attempt: int
     max_attempts: int
     timeout: float | None
+    pipeline_run_id: int | None = None  #: set for a pipeline's step: completing it advances the run
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +64,7 @@ class Completion:
     error: str = ""
     traceback: str = ""
     retry_in: float = 0.0  #: seconds until the next attempt, when requeued
+    pipeline_run_id: int | None = None  #: the job's pipeline run, advanced in the same transaction
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

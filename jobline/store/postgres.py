@@ -10,12 +10,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
+from jobline.pipelines.advance import (
+    RunUpdate,
+    advance_runs,
+    after_completion,
+    arun_plan,
+    finished_runs,
+)
 from jobline.store.base import (
     ClaimedJob,
     ClaimFilter,
@@ -35,12 +42,13 @@ BATCH_ROWS = 5000  #: rows per INSERT statement
 # The batch travels as one JSON document: cheaper to build and to bind than nine arrays.
 INSERT_JOBS = """
 INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
-    max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested)
+    max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested,
+    pipeline_run_id, pipeline_step, pipeline_index)
 SELECT v.t, v.q, v.p, 'queued', v.i, '', '', 0, v.m, v.o, v.r, v.k,
-    now() + v.d * interval '1 second', now(), false
-FROM ROWS FROM (jsonb_to_recordset(%s::jsonb)
-    AS (t text, q text, p int, i jsonb, m int, o float8, r jsonb, k text, d float8))
-    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, ord)
+    now() + v.d * interval '1 second', now(), false, v.pr, v.ps, v.pi
+FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (t text, q text, p int, i jsonb, m int,
+    o float8, r jsonb, k text, d float8, pr bigint, ps text, pi int))
+    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, ord)
 ORDER BY v.ord
 {on_conflict}
 RETURNING id, idempotency_key
@@ -61,7 +69,8 @@ WITH picked AS (
 UPDATE jobline_job j
 SET status = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = %(worker)s
 FROM picked WHERE j.id = picked.id
-RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout
+RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout,
+    j.pipeline_run_id
 """
 
 COMPLETE = """
@@ -78,6 +87,8 @@ FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::fl
     AS v(id, status, outputs, error, tb, delay)
 WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
 """
+# For a batch with pipeline steps: which completions applied, to advance their runs.
+COMPLETE_RETURNING = COMPLETE + "RETURNING j.status, j.pipeline_run_id"
 
 PUT_BACK = """
 UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
@@ -115,7 +126,7 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
 WHERE status = 'running'
   AND (worker_id IS NULL OR worker_id NOT IN (
       SELECT id FROM jobline_worker WHERE lease_expires_at > now()))
-RETURNING id
+RETURNING id, status, pipeline_run_id
 """
 
 DELETE_DEAD_WORKERS = "DELETE FROM jobline_worker WHERE lease_expires_at <= now()"
@@ -135,23 +146,29 @@ def insert_jobs(cursor: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | No
             keyed = any(r.idempotency_key is not None for r in chunk)
             # ON CONFLICT costs a speculative insert per row: pay it only when keys are present.
             sql = INSERT_JOBS.format(on_conflict="ON CONFLICT DO NOTHING" if keyed else "")
-            batch = [
-                {
-                    "t": r.type,
-                    "q": r.queue,
-                    "p": r.priority,
-                    "i": r.inputs,
-                    "m": r.max_attempts,
-                    "o": r.timeout,
-                    "r": r.requires,
-                    "k": r.idempotency_key,
-                    "d": r.delay,
-                }
-                for r in chunk
-            ]
             sent.append(conn.cursor())
-            sent[-1].execute(sql, [json.dumps(batch)])
+            sent[-1].execute(sql, [_batch_json(chunk)])
     return [row for cur in sent for row in cur.fetchall()]
+
+
+def _batch_json(chunk: list[NewJob]) -> str:
+    batch = []
+    for r in chunk:
+        row = {
+            "t": r.type,
+            "q": r.queue,
+            "p": r.priority,
+            "i": r.inputs,
+            "m": r.max_attempts,
+            "o": r.timeout,
+            "r": r.requires,
+            "k": r.idempotency_key,
+            "d": r.delay,
+        }
+        if r.pipeline_run_id is not None:  # absent keys read as NULL: plain jobs pay nothing
+            row.update(pr=r.pipeline_run_id, ps=r.pipeline_step, pi=r.pipeline_index)
+        batch.append(row)
+    return json.dumps(batch)
 
 
 def notify_control(cursor: Any) -> None:
@@ -283,23 +300,30 @@ class Store:
                 attempt=r[4],
                 max_attempts=r[5],
                 timeout=r[6],
+                pipeline_run_id=r[7],
             )
             for r in await cur.fetchall()
         ]
 
     async def complete(self, worker_id: str, done: list[Completion]) -> None:
-        await self._write(
-            COMPLETE,
-            (
-                [c.id for c in done],
-                [c.status.value for c in done],
-                [c.outputs for c in done],
-                [c.error for c in done],
-                [c.traceback for c in done],
-                [c.retry_in for c in done],
-                worker_id,
-            ),
+        params = (
+            [c.id for c in done],
+            [c.status.value for c in done],
+            [c.outputs for c in done],
+            [c.error for c in done],
+            [c.traceback for c in done],
+            [c.retry_in for c in done],
+            worker_id,
         )
+        runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
+        if not runs:
+            await self._write(COMPLETE, params)
+            return
+        # Pipeline steps: their runs advance (children enqueued) in the same transaction.
+        assert self._write_conn is not None
+        async with self._write_lock, self._write_conn.transaction():
+            plan = after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
+            await arun_plan(self._write_conn, plan)
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         await self._write(PUT_BACK, (ids, worker_id))
@@ -308,9 +332,11 @@ class Store:
         assert self._write_conn is not None
         async with self._write_lock, self._write_conn.transaction():
             cur = await self._write_conn.execute(RESCUE_LOST)
-            rescued = [r[0] for r in await cur.fetchall()]
+            rows = await cur.fetchall()
             await self._write_conn.execute(DELETE_DEAD_WORKERS)
-        return rescued
+            if runs := finished_runs(rows):  # steps out of attempts move their runs on
+                await arun_plan(self._write_conn, advance_runs(PIPELINE_SQL, runs))
+        return [r[0] for r in rows]
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -318,3 +344,61 @@ class Store:
 
     def control_event(self) -> asyncio.Event:
         return self._control
+
+
+class PipelineSQL:
+    """The statements that advance pipeline runs (``jobline.pipelines.advance.Dialect``)."""
+
+    LOCK_RUNS = """
+    SELECT id, status, definition::text, inputs::text, step_states::text
+    FROM jobline_pipelinerun WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
+    """
+    PROGRESS = """
+    SELECT pipeline_run_id, pipeline_step, status, count(*), max(error) FROM jobline_job
+    WHERE pipeline_run_id = ANY(%s::bigint[]) GROUP BY 1, 2, 3
+    """
+    OUTPUTS = """
+    SELECT j.pipeline_run_id, j.pipeline_step, j.pipeline_index, j.outputs::text
+    FROM jobline_job j JOIN unnest(%s::bigint[], %s::text[]) AS w(run, step)
+        ON j.pipeline_run_id = w.run AND j.pipeline_step = w.step
+    WHERE j.pipeline_run_id IS NOT NULL AND j.status = 'succeeded'
+    ORDER BY 1, 2, 3
+    """
+    UPDATE_RUNS = """
+    UPDATE jobline_pipelinerun r
+    SET status = v.status, step_states = v.states::jsonb, outputs = v.outputs::jsonb,
+        error = v.error, finished_at = CASE WHEN v.status = 'running' THEN NULL ELSE now() END
+    FROM jsonb_to_recordset(%s::jsonb)
+        AS v(id bigint, status text, states text, outputs text, error text)
+    WHERE r.id = v.id
+    """
+
+    def lock_runs(self, ids: list[int]) -> tuple[str, Any]:
+        return self.LOCK_RUNS, [ids]
+
+    def progress(self, ids: list[int]) -> tuple[str, Any]:
+        return self.PROGRESS, [ids]
+
+    def outputs(self, pairs: list[tuple[int, str]]) -> tuple[str, Any]:
+        return self.OUTPUTS, [[r for r, _ in pairs], [s for _, s in pairs]]
+
+    def insert_jobs(self, rows: list[NewJob]) -> Iterator[tuple[str, Any]]:
+        sql = INSERT_JOBS.format(on_conflict="ON CONFLICT DO NOTHING")  # never a step twice
+        for chunk in batched(rows, BATCH_ROWS):
+            yield sql, [_batch_json(chunk)]
+
+    def update_runs(self, rows: list[RunUpdate]) -> tuple[str, Any]:
+        batch = [
+            {
+                "id": u.id,
+                "status": str(u.status),
+                "states": json.dumps(u.step_states),
+                "outputs": None if u.outputs is None else json.dumps(u.outputs),
+                "error": u.error,
+            }
+            for u in rows
+        ]
+        return self.UPDATE_RUNS, [json.dumps(batch)]
+
+
+PIPELINE_SQL = PipelineSQL()

@@ -10,11 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from jobline.pipelines.advance import (
+    RunUpdate,
+    advance_runs,
+    after_completion,
+    finished_runs,
+    run_plan,
+)
 from jobline.store.base import (
     ClaimedJob,
     ClaimFilter,
@@ -52,7 +59,7 @@ WHERE id IN (
     ORDER BY priority DESC, run_at, id
     LIMIT :limit
 )
-RETURNING id, type, queue, inputs, attempts, max_attempts, timeout
+RETURNING id, type, queue, inputs, attempts, max_attempts, timeout, pipeline_run_id
 """
 
 COMPLETE = """
@@ -63,6 +70,8 @@ SET status = :status, outputs = :outputs, error = :error, traceback = :tb,
     worker_id = NULL
 WHERE id = :id AND worker_id = :worker AND status = 'running'
 """
+# For pipeline steps: whether the completion applied, to advance their runs.
+COMPLETE_RETURNING = COMPLETE + "RETURNING status, pipeline_run_id"
 
 PUT_BACK = """
 UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL, run_at = ?
@@ -79,7 +88,7 @@ SET status = CASE WHEN cancel_requested THEN 'cancelled'
 WHERE status = 'running'
   AND (worker_id IS NULL OR worker_id NOT IN (
       SELECT id FROM jobline_worker WHERE lease_expires_at > :now))
-RETURNING id
+RETURNING id, status, pipeline_run_id
 """
 
 
@@ -246,6 +255,7 @@ class Store:
                 attempt=r[4],
                 max_attempts=r[5],
                 timeout=r[6],
+                pipeline_run_id=r[7],
             )
             for r in await self._run(claim)
         ]
@@ -266,17 +276,28 @@ class Store:
             }
             for c in done
         ]
+        runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
+        plain, steps = params, []
+        if runs:
+            pairs = list(zip(done, params, strict=True))
+            plain = [p for c, p in pairs if c.pipeline_run_id is None]
+            steps = [(COMPLETE_RETURNING, p) for c, p in pairs if c.pipeline_run_id is not None]
 
-        def complete(db: sqlite3.Connection) -> None:
+        def complete(db: sqlite3.Connection) -> int:
             db.execute("BEGIN IMMEDIATE")
+            added = 0
             try:
-                db.executemany(COMPLETE, params)
+                db.executemany(COMPLETE, plain)
+                if steps:  # pipeline steps: their runs advance in this same transaction
+                    added = run_plan(db, after_completion(PIPELINE_SQL, runs, steps)).inserted
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+            return added
 
-        await self._run(complete)
+        if await self._run(complete):
+            self._data_version = -1  # our own commit does not change data_version: wake up
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         now = utc_text(_now())
@@ -288,13 +309,15 @@ class Store:
         def rescue(db: sqlite3.Connection) -> list[int]:
             db.execute("BEGIN IMMEDIATE")
             try:
-                ids = [r[0] for r in db.execute(RESCUE_LOST, {"now": now}).fetchall()]
+                rows = db.execute(RESCUE_LOST, {"now": now}).fetchall()
                 db.execute("DELETE FROM jobline_worker WHERE lease_expires_at <= ?", (now,))
+                if runs := finished_runs(rows):  # steps out of attempts move their runs on
+                    run_plan(db, advance_runs(PIPELINE_SQL, runs))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-            return ids
+            return [r[0] for r in rows]
 
         return await self._run(rescue)
 
@@ -312,3 +335,87 @@ class Store:
 
     def control_event(self) -> asyncio.Event:
         return self._control
+
+
+class PipelineSQL:
+    """The statements that advance pipeline runs (``jobline.pipelines.advance.Dialect``).
+
+    Lists travel as JSON; JSON values inside them are JSON text, so ``->>`` returns them as
+    stored text. The runs are "locked" by a write: it takes SQLite's write lock at once.
+    """
+
+    LOCK_RUNS = """
+    UPDATE jobline_pipelinerun SET id = id WHERE id IN (SELECT value FROM json_each(?))
+    RETURNING id, status, definition, inputs, step_states
+    """
+    PROGRESS = """
+    SELECT pipeline_run_id, pipeline_step, status, count(*), max(error) FROM jobline_job
+    WHERE pipeline_run_id IN (SELECT value FROM json_each(?)) GROUP BY 1, 2, 3
+    """
+    OUTPUTS = """
+    SELECT j.pipeline_run_id, j.pipeline_step, j.pipeline_index, j.outputs
+    FROM json_each(?) AS w JOIN jobline_job AS j
+        ON j.pipeline_run_id = w.value ->> 0 AND j.pipeline_step = w.value ->> 1
+    WHERE j.pipeline_run_id IS NOT NULL  -- the partial index of steps serves the lookup
+      AND +j.status = 'succeeded'  -- "+": never look succeeded jobs up by status
+    ORDER BY 1, 2, 3
+    """
+    INSERT_JOBS = f"""
+    INSERT INTO jobline_job ({INSERT_COLUMNS}, pipeline_run_id, pipeline_step, pipeline_index)
+    SELECT value ->> 't', value ->> 'q', value ->> 'p', 'queued', value ->> 'i', '', '', 0,
+        value ->> 'm', value ->> 'o', value ->> 'r', NULL, ?, ?, 0,
+        value ->> 'pr', value ->> 'ps', value ->> 'pi'
+    FROM json_each(?) WHERE true ORDER BY key
+    ON CONFLICT DO NOTHING
+    """
+    UPDATE_RUNS = """
+    UPDATE jobline_pipelinerun
+    SET status = v.value ->> 'status', step_states = v.value ->> 'states',
+        outputs = v.value ->> 'outputs', error = v.value ->> 'error',
+        finished_at = CASE WHEN v.value ->> 'status' = 'running' THEN NULL ELSE ? END
+    FROM json_each(?) AS v WHERE jobline_pipelinerun.id = v.value ->> 'id'
+    """
+
+    def lock_runs(self, ids: list[int]) -> tuple[str, Any]:
+        return self.LOCK_RUNS, (json.dumps(ids),)
+
+    def progress(self, ids: list[int]) -> tuple[str, Any]:
+        return self.PROGRESS, (json.dumps(ids),)
+
+    def outputs(self, pairs: list[tuple[int, str]]) -> tuple[str, Any]:
+        return self.OUTPUTS, (json.dumps(pairs),)
+
+    def insert_jobs(self, rows: list[NewJob]) -> Iterator[tuple[str, Any]]:
+        now = utc_text(_now())
+        batch = [
+            {
+                "t": r.type,
+                "q": r.queue,
+                "p": r.priority,
+                "i": json.dumps(r.inputs),
+                "m": r.max_attempts,
+                "o": r.timeout,
+                "r": json.dumps(r.requires),
+                "pr": r.pipeline_run_id,
+                "ps": r.pipeline_step,
+                "pi": r.pipeline_index,
+            }
+            for r in rows
+        ]
+        yield self.INSERT_JOBS, (now, now, json.dumps(batch))
+
+    def update_runs(self, rows: list[RunUpdate]) -> tuple[str, Any]:
+        batch = [
+            {
+                "id": u.id,
+                "status": str(u.status),
+                "states": json.dumps(u.step_states),
+                "outputs": None if u.outputs is None else json.dumps(u.outputs),
+                "error": u.error,
+            }
+            for u in rows
+        ]
+        return self.UPDATE_RUNS, (utc_text(_now()), json.dumps(batch))
+
+
+PIPELINE_SQL = PipelineSQL()

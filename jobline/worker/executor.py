@@ -14,7 +14,7 @@ from typing import Any
 from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
 from jobline.definitions import JobContext, JobType, _current
-from jobline.exceptions import Retry
+from jobline.exceptions import Fail, Retry
 from jobline.store.base import ClaimedJob, Completion
 
 SyncCall = Callable[[Callable[..., Any], Any], Any]
@@ -30,6 +30,7 @@ async def run_attempt(
     *,
     threads: Executor,
     sync_call: SyncCall = plain_sync_call,
+    worker_id: str = "",
 ) -> Completion:
     """Run the job once. Raises ``CancelledError`` when the worker cancels it."""
     token = _current.set(
@@ -39,6 +40,7 @@ async def run_attempt(
             attempt=job.attempt,
             max_attempts=job.max_attempts,
             queue=job.queue,
+            worker_id=worker_id,
         )
     )
     try:
@@ -55,17 +57,33 @@ async def run_attempt(
             async with asyncio.timeout(job.timeout):
                 result = await future
         outputs = None if result is None else json.dumps(job_type.outputs.to_json(result))
-        return Completion(id=job.id, status=JobStatus.SUCCEEDED, outputs=outputs)
+        return Completion(
+            id=job.id,
+            status=JobStatus.SUCCEEDED,
+            outputs=outputs,
+            pipeline_run_id=job.pipeline_run_id,
+        )
     except TimeoutError:
         return failed(job, job_type, Outcome.TIMEOUT, f"timed out after {job.timeout} s", "")
     except Retry as exc:
         return failed(job, job_type, Outcome.RETRY, str(exc), "", delay=exc.delay)
+    except Fail as exc:
+        return failed(job, job_type, Outcome.FAIL, str(exc), "")
     except Exception as exc:
         return failed(
-            job, job_type, Outcome.ERROR, f"{type(exc).__name__}: {exc}", traceback.format_exc()
+            job, job_type, Outcome.ERROR, f"{exception_name(exc)}: {exc}", traceback.format_exc()
         )
     finally:
         _current.reset(token)
+
+
+def exception_name(exc: BaseException) -> str:
+    """The exception's class as tracebacks name it: with its module unless it is built in.
+
+    The django.tasks backend reads the class path back from ``error``.
+    """
+    cls, module = type(exc), type(exc).__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
 def failed(
@@ -92,4 +110,5 @@ def failed(
         error=error,
         traceback=tb,
         retry_in=transition.retry_in or 0.0,
+        pipeline_run_id=job.pipeline_run_id,
     )

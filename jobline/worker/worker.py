@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from jobline.core.states import JobStatus, Outcome
 from jobline.definitions import Registry, registry
 from jobline.store.base import ClaimedJob, ClaimFilter, Completion, Store, WorkerInfo
+from jobline.worker import resources
 from jobline.worker.executor import SyncCall, failed, plain_sync_call, run_attempt
 from jobline.worker.stats import WorkerStats
 
@@ -37,7 +38,7 @@ class WorkerOptions:
     tags: tuple[str, ...] = ()  #: capabilities this host offers (``requires`` of job types)
     concurrency: int = 100
     sync_threads: int = 16  #: threads for sync jobs
-    claim_batch: int = 500
+    claim_batch: int = 1000
     lease: float = 30.0  #: seconds a heartbeat keeps this worker's jobs
     heartbeat: float = 5.0
     poll: float = 1.0  #: longest idle wait between claims without a wake-up
@@ -68,6 +69,7 @@ class Worker:
         self.sync_call = sync_call
         self.id = uuid.uuid4().hex
         self.stats = WorkerStats()
+        self.resources = resources.Resources()  #: shared by its jobs (HTTP client, producer)
         self.processed = 0
         self._claimed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -82,6 +84,7 @@ class Worker:
         self._last_renewal = time.monotonic()
         self.registered = False  #: True once the worker's row (and lease) exists
         self._closing = False
+        self._lost_lease = False  #: jobs were abandoned; take a new id before going on
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -127,6 +130,7 @@ class Worker:
             len(where.types),
             self.options.concurrency,
         )
+        shared = resources.current.set(self.resources)  # seen by every job task made below
         flusher = asyncio.create_task(self._flush_loop(), name="jobline-flush")
         heart = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         if self.options.run_for is not None:
@@ -140,6 +144,8 @@ class Worker:
             self._closing = True  # the flusher ends once nothing is pending; never cut a write
             self._flush_wanted.set()
             await asyncio.gather(heart, flusher, return_exceptions=True)
+            await self.resources.aclose()
+            resources.current.reset(shared)
             with contextlib.suppress(Exception):
                 await self.store.deregister_worker(self.id)
             await self.store.close()
@@ -180,22 +186,30 @@ class Worker:
             if self.options.max_jobs is not None and self._claimed >= self.options.max_jobs:
                 return
             free = self._free_slots()
+            if self._lost_lease:  # claim nothing until the heartbeat has a new lease
+                await asyncio.sleep(self.options.heartbeat)
+                continue
             if free <= 0:
                 self._capacity.clear()
                 await self._capacity.wait()
                 continue
             started = time.perf_counter()
+            owner = self.id
             try:
-                jobs = await self.store.claim(self.id, free, where)
+                jobs = await self.store.claim(owner, free, where)
             except Exception:
                 log.exception("claim failed; retrying in %.1f s", self.options.poll)
                 await asyncio.sleep(self.options.poll)
                 continue
             self.stats.claim.observe(time.perf_counter() - started)
+            if owner != self.id:  # lost our lease meanwhile: the rescue gives these to others
+                continue
             for job in jobs:
                 self._start(job)
             if not jobs:
-                if self.options.until_idle and not (self._running or self._pending):
+                # A flush in progress may enqueue pipeline steps: not idle yet.
+                busy = self._running or self._pending or self._flushing
+                if self.options.until_idle and not busy:
                     return
                 await self._idle()
 
@@ -215,7 +229,9 @@ class Worker:
         started = time.perf_counter()
         job_type = self.types.get(job.type)
         try:
-            done = await run_attempt(job, job_type, threads=self._threads, sync_call=self.sync_call)
+            done = await run_attempt(
+                job, job_type, threads=self._threads, sync_call=self.sync_call, worker_id=self.id
+            )
         except asyncio.CancelledError:
             if job.id in self._abandoned:
                 return
@@ -279,11 +295,14 @@ class Worker:
             except Exception as exc:
                 silent_for = time.monotonic() - self._last_renewal
                 log.warning("heartbeat failed (%s); lease renewed %.1f s ago", exc, silent_for)
-                if silent_for > self.options.lease * 0.8:
+                if silent_for > self.options.lease * 0.8 and not self._lost_lease:
                     self._abandon(self._running, "its lease could not be renewed")
+                    self._lost_lease = True
 
     async def _beat(self) -> None:
         sent = time.monotonic()
+        if self._lost_lease:
+            await self._new_identity()
         reply = await self.store.heartbeat(
             self.id,
             self.options.lease,
@@ -293,12 +312,20 @@ class Worker:
         )
         if not reply.alive:
             self._abandon(self._running, "its lease expired and its jobs were taken back")
-            await self.store.register_worker(self.info(), self.options.lease)
+            await self._new_identity()
         self._last_renewal = sent
         self.terminate(reply.cancel)
         rescued = await self.store.rescue_lost()
         if rescued:
             log.warning("put back %d jobs of lost workers: %s", len(rescued), rescued[:20])
+
+    async def _new_identity(self) -> None:
+        """Start over as a new worker: jobs held under the old id are left to the rescue."""
+        self._abandon(self._running, "the worker takes a new identity")
+        self.id = uuid.uuid4().hex
+        await self.store.register_worker(self.info(), self.options.lease)
+        self._lost_lease = False
+        log.warning("worker re-registered as id=%s", self.id)
 
     def terminate(self, ids: Iterable[int]) -> None:
         """Cancel running jobs; they are recorded as cancelled."""
@@ -309,7 +336,7 @@ class Worker:
                 task.cancel()
 
     def _abandon(self, ids: Iterable[int], why: str) -> None:
-        ids = list(ids)
+        ids = [i for i in ids if i not in self._abandoned]
         if ids:
             log.error("stopping %d running jobs: %s", len(ids), why)
         for job_id in ids:

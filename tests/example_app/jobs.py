@@ -7,8 +7,9 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 import jobline
 
@@ -104,3 +105,95 @@ class Greet(jobline.Job):
 
     def run(self) -> str:
         return f"hello {self.inputs.name}{self.inputs.punctuation}"
+
+
+# -- pipelines ------------------------------------------------------------------------------
+
+
+class Number(BaseModel):
+    n: int
+
+
+class Numbers(BaseModel):
+    items: list[int]
+
+
+@jobline.job(name="pl_add")
+async def pl_add(n: int, plus: int = 1) -> Number:
+    return Number(n=n + plus)
+
+
+@jobline.job(name="pl_range")
+async def pl_range(count: int) -> Numbers:
+    return Numbers(items=list(range(count)))
+
+
+@jobline.job(name="pl_square", max_attempts=1)
+async def pl_square(x: int, fail_on: int | None = None) -> Number:
+    if x == fail_on:
+        raise jobline.Fail(f"refusing {x}")
+    return Number(n=x * x)
+
+
+@jobline.job(name="pl_total")
+def pl_total(values: list[int]) -> Number:
+    return Number(n=sum(values))
+
+
+@jobline.job(name="pl_fail", max_attempts=2, retry=jobline.RetryPolicy(base=0.01, jitter=0))
+async def pl_fail(n: int) -> Number:
+    raise RuntimeError(f"cannot handle {n}")
+
+
+@jobline.job(name="pl_maybe")
+async def pl_maybe(n: int):  # no annotation: outputs unchecked until run time
+    return {"n": n} if n else {}
+
+
+@jobline.job(name="pl_record", max_attempts=10)
+async def pl_record(n: int = 0, seconds: float = 0.0) -> Number:
+    """``record`` for pipelines: logs its start and end in $JOBLINE_TEST_RUNLOG, returns n + 1."""
+    await record.run(seconds)
+    return Number(n=n + 1)
+
+
+@jobline.job(name="pl_gate", max_attempts=1)
+async def pl_gate(n: int) -> Number:
+    """Fails while $JOBLINE_TEST_GATE is "closed"."""
+    if os.environ.get("JOBLINE_TEST_GATE") == "closed":
+        raise jobline.Fail("the gate is closed")
+    return Number(n=n)
+
+
+class Layout(BaseModel):
+    columns: int = Field(1, ge=1, le=4, description="Columns per page.")
+    landscape: bool = False
+
+
+class Report(jobline.Job):
+    """Build a report (the web UI's form tests: one field of each kind)."""
+
+    name = "report"
+    user_triggered = True
+
+    class Inputs(BaseModel):
+        title: str = Field(min_length=3, max_length=80, description="Shown on the first page.")
+        pages: int = Field(10, ge=1, le=500)
+        ratio: float = Field(0.5, gt=0, lt=1, title="Scale ratio")
+        draft: bool = False
+        format: Literal["pdf", "html", "csv"] = "pdf"
+        recipients: list[str] = Field(default_factory=list, description="E-mail addresses.")
+        layout: Layout = Field(default_factory=Layout)
+        api_key: SecretStr | None = Field(None, description="Never shown again.")
+        seconds: float = Field(0, ge=0, le=60, description="How long it takes.")
+
+        @field_validator("title")
+        @classmethod
+        def not_untitled(cls, value: str) -> str:  # a rule the JSON Schema cannot carry
+            if value.strip().lower() == "untitled":
+                raise ValueError("give the report a real title")
+            return value
+
+    async def run(self) -> dict[str, object]:
+        await asyncio.sleep(self.inputs.seconds)
+        return {"pages": self.inputs.pages, "format": self.inputs.format}

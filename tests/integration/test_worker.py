@@ -193,3 +193,26 @@ def test_jobs_of_a_worker_whose_lease_expired_are_put_back(alias):
     lost = _job(alias, last.id)
     assert lost.status == "failed" and "worker lost" in lost.error
     assert not Worker.objects.using(alias).filter(pk="dead").exists()
+
+
+def test_worker_that_lost_its_lease_stops_its_jobs_and_starts_over(alias, runlog):
+    """Never two live copies: a worker declared dead abandons what it ran."""
+    from django.utils import timezone
+
+    from tests.conftest import read_runlog
+
+    job = jobline.enqueue("record", {"seconds": 1.0}, using=alias)
+    with running_worker(alias) as worker:
+        _wait_for(lambda: _job(alias, job.id).status == "running")
+        first_id = worker.id
+        # What another host sees after this worker went silent past its lease.
+        Worker.objects.using(alias).filter(pk=first_id).update(
+            lease_expires_at=timezone.now() - timezone.timedelta(seconds=1)
+        )
+        _wait_for(lambda: _job(alias, job.id).status == "succeeded", timeout=15)
+        assert worker.id != first_id
+    row = _job(alias, job.id)
+    assert row.attempts == 2 and row.outputs is not None
+    events = read_runlog(runlog)
+    assert [e[0] for e in events["start"]] == [job.id, job.id]
+    assert [e[0] for e in events["end"]] == [job.id]  # the first copy was stopped
