@@ -12,7 +12,7 @@ DEFAULTS: dict[str, Any] = {
     "JOBLINE_CLAIM_BATCH": 1000,  # most jobs claimed in one query
     "JOBLINE_LEASE_SECONDS": 30.0,  # a worker silent this long is presumed dead
     "JOBLINE_HEARTBEAT_SECONDS": 5.0,
-    "JOBLINE_POLL_SECONDS": 1.0,  # idle wait without a wake-up (delayed jobs, retries)
+    "JOBLINE_POLL_SECONDS": 1.0,  # longest idle wait without a wake-up (a lost notification)
     "JOBLINE_SHUTDOWN_GRACE_SECONDS": 30.0,  # time running jobs get on SIGTERM
     # http jobs: CIDRs they may reach besides public addresses ("127.0.0.0/8 10.1.0.0/16"),
     # and the secrets that ``sign_with`` names ({"name": "secret"} or "name=secret ...").

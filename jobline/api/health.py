@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from jobline.models import Job, Worker
 
@@ -28,14 +28,15 @@ def health(request: HttpRequest):
         queued = Job.objects.filter(status="queued").count()
         running = Job.objects.filter(status="running").count()
     except DatabaseError as exc:
-        return 503, Health(
-            status="error",
-            database=False,
-            workers=0,
-            queue_depth=0,
-            running=0,
-            error=str(exc).strip(),
+        return Status(
+            503,
+            Health(
+                status="error",
+                database=False,
+                workers=0,
+                queue_depth=0,
+                running=0,
+                error=str(exc).strip(),
+            ),
         )
-    return 200, Health(
-        status="ok", database=True, workers=workers, queue_depth=queued, running=running
-    )
+    return Health(status="ok", database=True, workers=workers, queue_depth=queued, running=running)

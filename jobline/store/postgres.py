@@ -73,6 +73,14 @@ RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout
     j.pipeline_run_id
 """
 
+# Seconds until the earliest delayed job this worker could run, so it wakes just in time.
+NEXT_DUE = """
+SELECT EXTRACT(EPOCH FROM MIN(run_at) - now())::float8 FROM jobline_job
+WHERE status = 'queued' AND run_at > now()
+  AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
+  AND type = ANY(%(types)s::text[])
+"""
+
 COMPLETE = """
 UPDATE jobline_job j
 SET status = v.status,
@@ -283,9 +291,7 @@ class Store:
         assert self._claim_conn is not None
         self._wakeup.clear()
         params = {
-            "all_queues": where.queues is None,
-            "queues": list(where.queues or ()),
-            "types": list(where.types),
+            **_filter_params(where),
             "tags": json.dumps(list(where.tags)),
             "limit": limit,
             "worker": worker_id,
@@ -337,6 +343,11 @@ class Store:
             if runs := finished_runs(rows):  # steps out of attempts move their runs on
                 await arun_plan(self._write_conn, advance_runs(PIPELINE_SQL, runs))
         return [r[0] for r in rows]
+
+    async def next_due_in(self, where: ClaimFilter) -> float | None:
+        assert self._claim_conn is not None
+        cur = await self._claim_conn.execute(NEXT_DUE, _filter_params(where), prepare=True)
+        return (await cur.fetchone())[0]  # type: ignore[index]
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -402,3 +413,11 @@ class PipelineSQL:
 
 
 PIPELINE_SQL = PipelineSQL()
+
+
+def _filter_params(where: ClaimFilter) -> dict[str, Any]:
+    return {
+        "all_queues": where.queues is None,
+        "queues": list(where.queues or ()),
+        "types": list(where.types),
+    }

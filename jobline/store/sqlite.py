@@ -62,6 +62,14 @@ WHERE id IN (
 RETURNING id, type, queue, inputs, attempts, max_attempts, timeout, pipeline_run_id
 """
 
+# The earliest delayed job this worker could run, so it wakes just in time.
+NEXT_DUE = """
+SELECT MIN(run_at) FROM jobline_job
+WHERE status = 'queued' AND run_at > :now
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+  AND type IN (SELECT value FROM json_each(:types))
+"""
+
 COMPLETE = """
 UPDATE jobline_job
 SET status = :status, outputs = :outputs, error = :error, traceback = :tb,
@@ -320,6 +328,18 @@ class Store:
             return [r[0] for r in rows]
 
         return await self._run(rescue)
+
+    async def next_due_in(self, where: ClaimFilter) -> float | None:
+        now = _now()
+        params = {
+            "now": utc_text(now),
+            "queues": None if where.queues is None else json.dumps(where.queues),
+            "types": json.dumps(where.types),
+        }
+        (run_at,) = await self._run(lambda db: db.execute(NEXT_DUE, params).fetchone())
+        if run_at is None:
+            return None
+        return (datetime.fromisoformat(run_at).replace(tzinfo=UTC) - now).total_seconds()
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return once another connection has committed, or after ``timeout`` seconds."""

@@ -211,10 +211,16 @@ class Worker:
                 busy = self._running or self._pending or self._flushing
                 if self.options.until_idle and not busy:
                     return
-                await self._idle()
+                await self._idle(where)
 
-    async def _idle(self) -> None:
-        wait = asyncio.create_task(self.store.wait_for_jobs(self.options.poll))
+    async def _idle(self, where: ClaimFilter) -> None:
+        """Wait for new jobs, the next delayed one's time, or ``poll`` seconds at most."""
+        timeout = self.options.poll
+        with contextlib.suppress(Exception):  # a failing database shows in the next claim
+            due_in = await self.store.next_due_in(where)
+            if due_in is not None:
+                timeout = max(0.0, min(timeout, due_in))
+        wait = asyncio.create_task(self.store.wait_for_jobs(timeout))
         stop = asyncio.create_task(self._stopping.wait())
         await asyncio.wait({wait, stop}, return_when=asyncio.FIRST_COMPLETED)
         for task in (wait, stop):

@@ -162,6 +162,16 @@ def test_delayed_job_waits_for_run_at(alias):
     assert _job(alias, job.id).status == "queued"
 
 
+def test_idle_worker_wakes_when_a_delayed_job_is_due(alias):
+    # The poll is far longer than the delay: the worker must sleep until run_at, no longer.
+    with running_worker(alias, poll=30.0):
+        job = jobline.enqueue("add", {"a": 1}, delay=1.0, using=alias)
+        _wait_for(lambda: _job(alias, job.id).status == "succeeded", timeout=5.0)
+    row = _job(alias, job.id)
+    assert row.started_at >= row.run_at
+    assert (row.started_at - row.run_at).total_seconds() < 1.0  # well under one poll
+
+
 def test_worker_row_lives_while_running(alias):
     with running_worker(alias, concurrency=7, tags=("gpu",)) as worker:
         row = Worker.objects.using(alias).get(pk=worker.id)
