@@ -22,10 +22,21 @@ from tests.integration.scheduler_helpers import running_scheduler, wait_for
 pytestmark = ALL_DATABASES
 
 
-def _stop(procs) -> list[str]:
+def _started(proc) -> str:
+    """Read a scheduler's output until it says it started (and is listening); returns it."""
+    seen = []
+    while "scheduler started" not in (line := proc.stdout.readline()):
+        assert line, f"the scheduler exited before it started:\n{''.join(seen)}"
+        seen.append(line)
+    return "".join([*seen, line])
+
+
+def _stop(procs, started: list[str] | None = None) -> list[str]:
+    """SIGTERM each; every one must exit cleanly. ``started``: output already read."""
     for p in procs:
         p.send_signal(signal.SIGTERM)
-    outputs = [p.communicate(timeout=30)[0] for p in procs]
+    heads = started or [""] * len(procs)
+    outputs = [head + p.communicate(timeout=30)[0] for p, head in zip(procs, heads, strict=True)]
     for p, out in zip(procs, outputs, strict=True):
         assert p.returncode == 0, out
         assert "Traceback" not in out and "level=ERROR" not in out, out
@@ -50,7 +61,9 @@ def test_trigger_fires_what_is_due_once_and_exits(alias, service_env):
 def test_three_scheduler_processes_fire_each_occurrence_exactly_once(alias, service_env):
     env = service_env(alias)
     procs = [jobline_process(env, "scheduler") for _ in range(3)]
+    started = ["", "", ""]
     try:
+        started = [_started(p) for p in procs]  # all three compete, none still importing
         now = timezone.now()
         due = now.replace(microsecond=0) + timedelta(seconds=3)
         span = int(os.environ.get("JOBLINE_TEST_INTERVAL_SECONDS", "4"))
@@ -76,7 +89,7 @@ def test_three_scheduler_processes_fire_each_occurrence_exactly_once(alias, serv
         active = Schedule.objects.using(alias).filter(is_active=True)
         wait_for(lambda: not active.exists(), 30 + span)
     finally:
-        outputs = _stop(procs)
+        outputs = _stop(procs, started)
     per_timer = (
         Job.objects.using(alias)
         .filter(schedule__name__startswith="timer-")
