@@ -30,6 +30,7 @@ _LAZY = {  # need Django's database layer, imported on first use
     "OnFailure": "jobline.pipelines",
     "PipelineDefinitionError": "jobline.pipelines",
     "PipelineRun": "jobline.pipelines.models",
+    "database": "jobline.service.database",
 }
 
 
@@ -62,6 +63,7 @@ __all__ = [
     "aenqueue",
     "aenqueue_many",
     "current_job",
+    "database",
     "enqueue",
     "enqueue_many",
     "job",
