@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
@@ -11,6 +12,7 @@ from django.http import HttpRequest
 from jobline import operations
 from jobline.models import ApiToken, Job, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
+from jobline.redact import masked_inputs
 from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers ScheduleAdmin)
 
 
@@ -21,13 +23,14 @@ class JobAdmin(admin.ModelAdmin):
         "type",
         "queue",
         "status",
+        "dispatch",
         "priority",
         "attempts",
         "run_at",
         "created_at",
         "finished_at",
     )
-    list_filter = ("status", "queue", "type")
+    list_filter = ("status", "dispatch", "queue", "type")
     search_fields = ("=id", "type", "idempotency_key")
     readonly_fields = (
         "status",
@@ -43,10 +46,28 @@ class JobAdmin(admin.ModelAdmin):
         "pipeline_run",
         "pipeline_step",
         "pipeline_index",
+        "dispatch",
+        "dispatch_outputs",
     )
     ordering = ("-id",)
     show_full_result_count = False  # counting a million rows on every page load is slow
     actions = ("terminate", "retry")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        fields = tuple(super().get_readonly_fields(request, obj))
+        if obj is not None and masked_inputs(obj.type, obj.inputs) != obj.inputs:
+            return (*fields, "shown_inputs")  # an edit box would show the secrets in full
+        return fields
+
+    def get_fields(self, request: HttpRequest, obj: Job | None = None) -> Any:
+        fields = super().get_fields(request, obj)
+        if "shown_inputs" in fields:
+            return ["shown_inputs" if f == "inputs" else f for f in fields if f != "shown_inputs"]
+        return fields
+
+    @admin.display(description="Inputs (secrets masked)")
+    def shown_inputs(self, job: Job) -> str:
+        return json.dumps(masked_inputs(job.type, job.inputs), indent=2)
 
     @admin.action(description="Terminate selected jobs")
     def terminate(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:

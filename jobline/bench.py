@@ -39,7 +39,9 @@ class Kind:
                 return cls("sleep", {"seconds": float(text.split(":", 1)[1])})
             except ValueError:
                 pass
-        raise ValueError(f"--kind must be noop, sleep:SECONDS or pipeline, got {text!r}")
+        raise ValueError(
+            f"--kind must be noop, sleep:SECONDS, http, kafka or pipeline, got {text!r}"
+        )
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -52,7 +54,15 @@ def run_bench(args: argparse.Namespace) -> None:
         from jobline.pipelines.bench import run_pipeline_bench
 
         return run_pipeline_bench(args)
-    kind = Kind.parse(args.kind)
+    if args.kind in ("http", "kafka"):
+        from jobline.dispatch.bench import dispatch_target
+
+        with dispatch_target(args.kind) as (job_type, inputs, env):
+            return _run(args, Kind(job_type, inputs), env)
+    return _run(args, Kind.parse(args.kind), {})
+
+
+def _run(args: argparse.Namespace, kind: Kind, env: dict[str, str]) -> None:
     if args.jobs < 1 or args.workers < 1 or args.concurrency < 1:
         raise ValueError("--jobs, --workers and --concurrency must be >= 1")
     call_command("migrate", interactive=False, verbosity=0)
@@ -64,9 +74,9 @@ def run_bench(args: argparse.Namespace) -> None:
     )
     try:
         enqueue_rate = _enqueue(kind, args.jobs, queue, quiet)
-        workers = _start_workers(args, queue)
+        workers = _start_workers(args, queue, env)
         try:
-            _wait_finished(queue, args.jobs, quiet)
+            _wait_finished(queue, args.jobs, quiet, workers)
             drained = _drain_report(queue, args.jobs)
             latency = _idle_latency(queue, args.latency_samples, quiet)
             rss = _peak_rss_mb(workers)
@@ -100,7 +110,9 @@ def _enqueue(kind: Kind, n: int, queue: str, quiet: bool) -> float:
     return n / (time.perf_counter() - started)
 
 
-def _start_workers(args: argparse.Namespace, queue: str) -> list[subprocess.Popen[bytes]]:
+def _start_workers(
+    args: argparse.Namespace, queue: str, env: dict[str, str]
+) -> list[subprocess.Popen[bytes]]:
     cmd = [
         sys.executable,
         "-m",
@@ -111,13 +123,16 @@ def _start_workers(args: argparse.Namespace, queue: str) -> list[subprocess.Pope
         "--concurrency",
         str(args.concurrency),
     ]
-    return [subprocess.Popen(cmd, env=os.environ.copy()) for _ in range(args.workers)]
+    return [subprocess.Popen(cmd, env=os.environ | env) for _ in range(args.workers)]
 
 
-def _wait_finished(queue: str, n: int, quiet: bool) -> None:
+def _wait_finished(queue: str, n: int, quiet: bool, workers: list[subprocess.Popen[bytes]]) -> None:
     with tqdm(total=n, desc="drain", unit="job", disable=quiet) as bar:
         done = 0
         while done < n:
+            if all(w.poll() is not None for w in workers):  # else this would wait forever
+                codes = [w.returncode for w in workers]
+                raise RuntimeError(f"the workers exited (codes {codes}) with jobs left")
             time.sleep(0.1)
             now = Job.objects.filter(queue=queue, finished_at__isnull=False).count()
             bar.update(now - done)

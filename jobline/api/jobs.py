@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django.db.models import Case, F, PositiveIntegerField, QuerySet, Value, When
+from django.db.models import Case, F, PositiveIntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
@@ -26,6 +26,7 @@ from jobline.api.schemas import (
     Report,
 )
 from jobline.core.states import JobStatus
+from jobline.dispatch.kafka import Kafka
 from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError
 from jobline.models import Job
@@ -138,28 +139,77 @@ def retry_job(request: HttpRequest, job_id: int = JobId):
 
 @router.post("/jobs/{job_id}/report", response=responses({200: JobOut}, 400, 404, 409, 413, 422))
 def report_job(request: HttpRequest, payload: Report, job_id: int = JobId):
-    """An external executor reports the result of a job it handled.
+    """An external executor reports on a job it handled.
 
-    Only a queued or running job takes a report (409 once it has finished, so the first
-    report wins). A queued job's report counts as its attempt. The job ends as reported,
-    without retries; `outputs` are stored as given."""
+    A `kafka` job succeeds when the broker acknowledges its message, and its `dispatch` is
+    `delivered`. The executor that consumed it reports `running`, then `succeeded` (its
+    `outputs` are kept as `dispatch_outputs`) or `failed` (the job fails with `error`).
+    A report that arrives before the acknowledgement is recorded was delivered all the same:
+    the job stops sending.
+
+    Other jobs take a final report while queued or running: they end as reported, without
+    retries, and `outputs` are stored as given. A queued job's report counts as its attempt.
+    409 once the job has a final result, so the first report wins."""
     check_json_size(payload.outputs, "outputs")
-    now = timezone.now()
-    done = Job.objects.filter(pk=job_id, status__in=ACTIVE).update(
-        status=payload.status,
-        outputs=payload.outputs,
-        error=payload.error or ("reported failed" if payload.status == "failed" else ""),
-        attempts=Case(
-            When(status=JobStatus.QUEUED, then=F("attempts") + 1),
-            default=F("attempts"),
-            output_field=PositiveIntegerField(),
-        ),
-        started_at=Coalesce(F("started_at"), Value(now)),
-        finished_at=now,
-        worker_id=None,
-        cancel_requested=False,
-    )
+    job = get_job(job_id)
+    if job.type == Kafka.name:
+        done = _report_dispatched(job_id, payload)
+    elif payload.status == "running":
+        raise HttpError(409, f"job {job_id} is a {job.type} job: only kafka jobs report running")
+    else:
+        done = Job.objects.filter(pk=job_id, status__in=ACTIVE).update(
+            status=payload.status, outputs=payload.outputs, **_finished(payload)
+        )
     job = get_job(job_id)
     if not done:
-        raise HttpError(409, f"job {job_id} is {job.status}; only active jobs take a report")
+        raise HttpError(
+            409, f"job {job_id} is {job.status} (dispatch: {job.dispatch or 'none'}): no report"
+        )
     return job
+
+
+def _report_dispatched(job_id: int, payload: Report) -> int:
+    """Record an executor's report on a kafka job in one conditional update."""
+    open_states = [Job.Dispatch.DELIVERED, Job.Dispatch.RUNNING]
+    jobs = Job.objects.filter(
+        Q(status__in=ACTIVE) | Q(status=JobStatus.SUCCEEDED, dispatch__in=open_states), pk=job_id
+    )
+    if payload.status == "running":
+        return jobs.update(
+            dispatch=payload.status,
+            status=JobStatus.SUCCEEDED,
+            attempts=_counted_attempts(),
+            started_at=Coalesce(F("started_at"), Value(timezone.now())),
+            finished_at=Coalesce(F("finished_at"), Value(timezone.now())),
+            worker_id=None,
+            cancel_requested=False,
+        )
+    status = JobStatus.FAILED if payload.status == "failed" else JobStatus.SUCCEEDED
+    return jobs.update(
+        dispatch=payload.status,
+        dispatch_outputs=payload.outputs,
+        status=status,
+        **_finished(payload),
+    )
+
+
+def _finished(payload: Report) -> dict[str, Any]:
+    """The fields a final report sets, whatever the kind of job."""
+    now = timezone.now()
+    return {
+        "error": payload.error or ("reported failed" if payload.status == "failed" else ""),
+        "attempts": _counted_attempts(),
+        "started_at": Coalesce(F("started_at"), Value(now)),
+        "finished_at": now,
+        "worker_id": None,
+        "cancel_requested": False,
+    }
+
+
+def _counted_attempts() -> Case:
+    """A queued job's report counts as its attempt; a running one's attempt is counted."""
+    return Case(
+        When(status=JobStatus.QUEUED, then=F("attempts") + 1),
+        default=F("attempts"),
+        output_field=PositiveIntegerField(),
+    )

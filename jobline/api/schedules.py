@@ -20,6 +20,7 @@ from jobline.api.errors import FieldErrors, check_json_size, model_errors, respo
 from jobline.api.jobs import get_job
 from jobline.api.schemas import MAX_ID, Body, IsoDatetime, JobOut
 from jobline.core.schedules import Kind, Misfire, ScheduleError
+from jobline.redact import masked_inputs
 from jobline.scheduler.firing import run_now
 from jobline.scheduler.models import Schedule, ScheduleRun
 
@@ -105,6 +106,10 @@ class ScheduleOut(Schema):
     time_left: float = Field(description="Seconds until the next run; 0 when due or done.")
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_inputs(schedule: Schedule) -> Any:
+        return masked_inputs(schedule.job_type, schedule.inputs)  # as the jobs it fires show
 
     @staticmethod
     def resolve_description(schedule: Schedule) -> str:

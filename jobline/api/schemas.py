@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from ninja import Schema
 from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, Strict, model_validator
+
+from jobline.redact import masked_inputs
+
+if TYPE_CHECKING:
+    from jobline.models import Job
 
 MAX_DELAY = 100 * 365 * 86_400  # seconds; beyond a century is a mistake, not a plan
 MAX_ID = 2**63 - 1  # ids are 64-bit; larger numbers cannot name a row
@@ -28,6 +33,7 @@ def _iso_8601(value: Any) -> Any:
 IsoDatetime = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_8601)]
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+DispatchName = Literal["delivered", "running", "succeeded", "failed"]
 
 
 class Body(Schema):
@@ -93,6 +99,19 @@ class JobSummary(Schema):
     schedule_id: int | None = Field(description="The schedule that fired it.")
     pipeline_run_id: int | None = Field(description="The pipeline run it is a step of.")
     pipeline_step: str | None
+    dispatch: DispatchName | None = Field(
+        description="A dispatched (kafka) job's executor side: `delivered` once the broker has "
+        "the message, then what its executor reported; null for other jobs."
+    )
+    dispatch_outputs: Any = Field(description="The outputs its executor reported.")
+
+    @staticmethod
+    def resolve_inputs(job: Job) -> Any:
+        return masked_inputs(job.type, job.inputs)  # secrets masked, as in the UI and logs
+
+    @staticmethod
+    def resolve_dispatch(job: Job) -> str | None:
+        return job.dispatch or None
 
 
 class JobOut(JobSummary):
@@ -150,8 +169,8 @@ class Count(Schema):
 
 
 class Report(Body):
-    """An external executor's result for a job it handled."""
+    """An external executor's progress (`running`, dispatched jobs only) or result."""
 
-    status: Literal["succeeded", "failed"]
+    status: Literal["running", "succeeded", "failed"]
     outputs: Any = None
     error: str = Field("", max_length=10_000)

@@ -97,7 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="measure enqueue and drain rates and start latency")
     bench.add_argument("--jobs", "-n", type=int, default=20_000)
     bench.add_argument(
-        "--kind", default="noop", help="noop, sleep:SECONDS, or pipeline (chains of noop steps)"
+        "--kind",
+        default="noop",
+        help="noop, sleep:SECONDS, http (calls a server on loopback), kafka (KAFKA_BOOTSTRAP_"
+        "SERVERS, else a tansu it starts), or pipeline (chains of noop steps)",
     )
     bench.add_argument("--runs", type=int, default=1000, help="pipeline: runs to start")
     bench.add_argument("--steps", type=int, default=10, help="pipeline: steps in each chain")

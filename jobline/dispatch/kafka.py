@@ -7,17 +7,19 @@ more than once: consumers dedupe on its key, the job id.
 
 Message: key ``<job id>``, header ``job_type``, value (JSON)::
 
-    {"id": 42, "title": "...", "job_type": "...", "configs": {...}, "created_at": "<ISO 8601>"}
+    {"id": 42, "title": "...", "job_type": "...", "configs": {...},
+     "created_at": "<ISO 8601, UTC>", "schedule": "<name>"}
 
-``created_at`` is when the message was built (UTC). The job succeeds once the broker
-acknowledges the message (``acks=all``).
+``created_at`` is when the job was created; ``schedule`` names the schedule that fired it
+(absent when none did). The job succeeds once the broker acknowledges the message
+(``acks=all``); its dispatch is then ``delivered`` until the executor reports back through
+``POST /api/v1/jobs/{id}/report``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,7 @@ from pydantic.dataclasses import dataclass
 from jobline import conf
 from jobline.definitions import Job, current_job
 from jobline.exceptions import Fail
+from jobline.redact import redacted
 from jobline.worker.resources import shared
 
 if TYPE_CHECKING:
@@ -35,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobline.kafka")
 
 PRODUCER_KEY = "jobline.kafka.producer"
-SECRET_NAME = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECASE)
 TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"  # Kafka's rule for topic names
 
 
@@ -72,15 +74,19 @@ class Kafka(Job):
 
     async def run(self) -> KafkaDelivery:
         message: KafkaMessage = self.inputs
-        job_id = current_job().id
+        job = current_job()
+        job_id = job.id
         topic = message.topic or conf.get("JOBLINE_KAFKA_TOPIC") or "jobs"
         value = {
             "id": job_id,
             "title": message.title,
             "job_type": message.job_type,
             "configs": message.configs,
-            "created_at": datetime.now(UTC).isoformat(),
+            # A job run by hand (no worker, no row) was created just now.
+            "created_at": (job.created_at or datetime.now(UTC)).astimezone(UTC).isoformat(),
         }
+        if job.schedule is not None:
+            value["schedule"] = job.schedule
         if not conf.get("JOBLINE_KAFKA_ENABLED"):
             log.warning(
                 "KAFKA_ENABLED is false: message logged, not sent topic=%s key=%s value=%s",
@@ -96,22 +102,6 @@ class Kafka(Job):
 
 def compact_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
-
-
-def redacted(value: Any) -> Any:
-    """``value`` for a log line: strings under secret-looking names show their last 4 only."""
-    if isinstance(value, dict):
-        return {
-            k: _mask(v) if isinstance(v, str) and SECRET_NAME.search(str(k)) else redacted(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redacted(v) for v in value]
-    return value
-
-
-def _mask(secret: str) -> str:
-    return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
 
 
 async def publish(

@@ -45,6 +45,22 @@ class RunUpdate:
     error: str
 
 
+def run_updates_json(rows: Iterable[RunUpdate]) -> str:
+    """Run updates as one JSON document, for a single set-based UPDATE of any dialect."""
+    return json.dumps(
+        [
+            {
+                "id": u.id,
+                "status": str(u.status),
+                "states": json.dumps(u.step_states),
+                "outputs": None if u.outputs is None else json.dumps(u.outputs),
+                "error": u.error,
+            }
+            for u in rows
+        ]
+    )
+
+
 class Dialect(Protocol):
     """The statements a plan needs; JSON columns come back as JSON text."""
 

@@ -43,6 +43,8 @@ class ClaimedJob:
     max_attempts: int
     timeout: float | None
     pipeline_run_id: int | None = None  #: set for a pipeline's step: completing it advances the run
+    created_at: datetime | None = None
+    schedule: str | None = None  #: the name of the schedule that fired it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,6 +22,7 @@ from jobline.pipelines.advance import (
     after_completion,
     arun_plan,
     finished_runs,
+    run_updates_json,
 )
 from jobline.store.base import (
     ClaimedJob,
@@ -70,7 +71,10 @@ UPDATE jobline_job j
 SET status = 'running', attempts = j.attempts + 1, started_at = now(), worker_id = %(worker)s
 FROM picked WHERE j.id = picked.id
 RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout,
-    j.pipeline_run_id
+    j.pipeline_run_id, j.created_at,
+    -- only fired jobs pay for the lookup of their schedule's name (kafka messages carry it)
+    CASE WHEN j.schedule_id IS NOT NULL
+         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = j.schedule_id) END
 """
 
 # Seconds until the earliest delayed job this worker could run, so it wakes just in time.
@@ -90,6 +94,10 @@ SET status = v.status,
     finished_at = CASE WHEN v.status = 'queued' THEN NULL ELSE now() END,
     run_at = CASE WHEN v.status = 'queued' THEN now() + v.delay * interval '1 second'
                   ELSE j.run_at END,
+    -- a kafka message the broker acknowledged is with its executors now (jobline.dispatch)
+    dispatch = CASE WHEN j.type = 'kafka' AND v.status = 'succeeded'
+                         AND v.outputs::jsonb @> '{"sent": true}' THEN 'delivered'
+                    ELSE j.dispatch END,
     worker_id = NULL
 FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
     AS v(id, status, outputs, error, tb, delay)
@@ -307,6 +315,8 @@ class Store:
                 max_attempts=r[5],
                 timeout=r[6],
                 pipeline_run_id=r[7],
+                created_at=r[8],
+                schedule=r[9],
             )
             for r in await cur.fetchall()
         ]
@@ -399,17 +409,7 @@ class PipelineSQL:
             yield sql, [_batch_json(chunk)]
 
     def update_runs(self, rows: list[RunUpdate]) -> tuple[str, Any]:
-        batch = [
-            {
-                "id": u.id,
-                "status": str(u.status),
-                "states": json.dumps(u.step_states),
-                "outputs": None if u.outputs is None else json.dumps(u.outputs),
-                "error": u.error,
-            }
-            for u in rows
-        ]
-        return self.UPDATE_RUNS, [json.dumps(batch)]
+        return self.UPDATE_RUNS, [run_updates_json(rows)]
 
 
 PIPELINE_SQL = PipelineSQL()

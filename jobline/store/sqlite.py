@@ -21,6 +21,7 @@ from jobline.pipelines.advance import (
     after_completion,
     finished_runs,
     run_plan,
+    run_updates_json,
 )
 from jobline.store.base import (
     ClaimedJob,
@@ -59,7 +60,10 @@ WHERE id IN (
     ORDER BY priority DESC, run_at, id
     LIMIT :limit
 )
-RETURNING id, type, queue, inputs, attempts, max_attempts, timeout, pipeline_run_id
+RETURNING id, type, queue, inputs, attempts, max_attempts, timeout, pipeline_run_id, created_at,
+    -- only fired jobs pay for the lookup of their schedule's name (kafka messages carry it)
+    CASE WHEN schedule_id IS NOT NULL
+         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = schedule_id) END
 """
 
 # The earliest delayed job this worker could run, so it wakes just in time.
@@ -75,6 +79,10 @@ UPDATE jobline_job
 SET status = :status, outputs = :outputs, error = :error, traceback = :tb,
     finished_at = CASE WHEN :status = 'queued' THEN NULL ELSE :now END,
     run_at = CASE WHEN :status = 'queued' THEN :retry_at ELSE run_at END,
+    -- a kafka message the broker acknowledged is with its executors now (jobline.dispatch)
+    dispatch = CASE WHEN type = 'kafka' AND :status = 'succeeded'
+                         AND json_extract(:outputs, '$.sent') THEN 'delivered'
+                    ELSE dispatch END,
     worker_id = NULL
 WHERE id = :id AND worker_id = :worker AND status = 'running'
 """
@@ -264,6 +272,8 @@ class Store:
                 max_attempts=r[5],
                 timeout=r[6],
                 pipeline_run_id=r[7],
+                created_at=datetime.fromisoformat(r[8]).replace(tzinfo=UTC),
+                schedule=r[9],
             )
             for r in await self._run(claim)
         ]
@@ -425,17 +435,7 @@ class PipelineSQL:
         yield self.INSERT_JOBS, (now, now, json.dumps(batch))
 
     def update_runs(self, rows: list[RunUpdate]) -> tuple[str, Any]:
-        batch = [
-            {
-                "id": u.id,
-                "status": str(u.status),
-                "states": json.dumps(u.step_states),
-                "outputs": None if u.outputs is None else json.dumps(u.outputs),
-                "error": u.error,
-            }
-            for u in rows
-        ]
-        return self.UPDATE_RUNS, (utc_text(_now()), json.dumps(batch))
+        return self.UPDATE_RUNS, (utc_text(_now()), run_updates_json(rows))
 
 
 PIPELINE_SQL = PipelineSQL()

@@ -20,8 +20,8 @@ from jobline.definitions import JobType, registry
 from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError, UnknownJobType
 from jobline.models import Job
+from jobline.redact import masked_inputs
 from jobline.web.base import action, flash, page, render
-from jobline.web.jobs import masked_inputs
 
 MAX_BODY = 1_000_000
 MAX_DELAY = 366 * 86_400
@@ -87,7 +87,7 @@ def new_job(request: HttpRequest) -> HttpResponse:
         initial = template.inputs
     elif (source := request.GET.get("from", "")).isdigit():  # "run again" from a job
         job = Job.objects.filter(pk=int(source), type=jt.name).first()
-        initial = masked_inputs(job) if job else {}
+        initial = masked_inputs(job.type, job.inputs) if job else {}
     context = {
         "template": template,
         "job_type": type_info(jt),

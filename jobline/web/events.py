@@ -67,6 +67,7 @@ FIELDS = (
     "finished_at",
     "error",
     "cancel_requested",
+    "dispatch",  # a kafka job's executor side: delivered, running, succeeded, failed
     "schedule",  # ids of what made the job, when something did
     "pipeline_run",
 )

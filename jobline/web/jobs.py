@@ -18,6 +18,7 @@ from jobline import operations
 from jobline.core.states import FINISHED, JobStatus
 from jobline.definitions import registry
 from jobline.models import Job, Queue
+from jobline.redact import masked_inputs
 from jobline.scheduler.models import Schedule
 from jobline.web.base import action, flash, page, render
 
@@ -37,6 +38,7 @@ LIST_FIELDS = (
     "started_at",
     "finished_at",
     "cancel_requested",
+    "dispatch",
 )
 RANGES = {
     "15m": ("last 15 minutes", timedelta(minutes=15)),
@@ -290,7 +292,9 @@ def timeline(job: Job) -> list[dict[str, Any]]:
     if job.started_at:
         label = f"Started (attempt {job.attempts} of {job.max_attempts})"
         steps.append({"label": label, "at": job.started_at, "state": "done"})
-    if job.finished_at:
+    if job.finished_at and job.dispatch:
+        steps += dispatch_steps(job)
+    elif job.finished_at:
         steps.append(
             {"label": job.get_status_display(), "at": job.finished_at, "state": job.status}
         )
@@ -305,28 +309,27 @@ def timeline(job: Job) -> list[dict[str, Any]]:
     return steps
 
 
-def masked_inputs(job: Job) -> Any:
-    """The inputs, with fields the type's schema marks secret (password, writeOnly) hidden."""
-    if job.type not in registry or not isinstance(job.inputs, dict):
-        return job.inputs
-    schema = registry.get(job.type).inputs.json_schema()
-    return _mask(job.inputs, schema, schema.get("$defs", {}))
+DISPATCH_LABELS = {
+    "delivered": "delivered: waiting for its executor to report",
+    "running": "delivered: its executor is running it",
+    "succeeded": "its executor succeeded",
+    "failed": "its executor failed",
+}
 
 
-def _mask(value: Any, schema: dict[str, Any], defs: dict[str, Any]) -> Any:
-    if "$ref" in schema:
-        schema = defs.get(schema["$ref"].rsplit("/", 1)[-1], {})
-    for option in schema.get("anyOf", []):
-        if option.get("type") != "null":
-            return _mask(value, option, defs)
-    if schema.get("writeOnly") or schema.get("format") == "password":
-        return "••••••" if value else value
-    if isinstance(value, dict):
-        props = schema.get("properties", {})
-        return {k: _mask(v, props.get(k, {}), defs) for k, v in value.items()}
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        return [_mask(v, schema["items"], defs) for v in value]
-    return value
+def dispatch_steps(job: Job) -> list[dict[str, Any]]:
+    """A dispatched job's end: delivered (when the broker acked, if still known), then what
+    its executor reported. A final report moves ``finished_at`` to its own time."""
+    if job.dispatch in ("delivered", "running"):
+        steps = [{"label": "Delivered", "at": job.finished_at, "state": "done"}]
+        if job.dispatch == "running":
+            steps.append({"label": "Executor running", "at": None, "state": "wait"})
+        return steps
+    label = f"Executor {job.dispatch}"
+    return [
+        {"label": "Delivered", "at": None, "state": "done"},
+        {"label": label, "at": job.finished_at, "state": job.dispatch},
+    ]
 
 
 @page
@@ -334,8 +337,9 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job.objects.select_related("schedule"), pk=pk)
     context = {
         "job": job,
-        "inputs": masked_inputs(job),
+        "inputs": masked_inputs(job.type, job.inputs),
         "timeline": timeline(job),
+        "dispatch_label": DISPATCH_LABELS.get(job.dispatch, ""),
         "active": job.status in ACTIVE,
         "rerun": job.type in registry and registry.get(job.type).user_triggered,
     }

@@ -24,6 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from jobline.core.schedules import Kind, ScheduleError, Timing, default_start_at
 from jobline.definitions import registry
 from jobline.exceptions import InputsError
+from jobline.redact import masked_inputs
 from jobline.scheduler import firing
 from jobline.scheduler.models import KIND_CHOICES, MISFIRE_CHOICES, Schedule, ScheduleRun
 from jobline.web.base import action, flash, page, render
@@ -151,6 +152,7 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
         upcoming = []
     context = {
         "schedule": schedule,
+        "inputs": masked_inputs(schedule.job_type, schedule.inputs),
         "runs": runs,
         "upcoming": upcoming,
         "zone": schedule.timezone,

@@ -41,6 +41,8 @@ async def run_attempt(
             max_attempts=job.max_attempts,
             queue=job.queue,
             worker_id=worker_id,
+            created_at=job.created_at,
+            schedule=job.schedule,
         )
     )
     try:

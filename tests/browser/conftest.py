@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import User
 
-from tests.conftest import ROOT, database_url, free_port, jobline_process
+from tests.conftest import ROOT, database_url, free_port, jobline_process, stop_process
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(os.environ.get("JOBLINE_TEST_ARTIFACTS") or ROOT / "test-artifacts")
@@ -58,15 +57,6 @@ def browser():
         del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.terminate()
-    try:
-        return proc.communicate(timeout=30)[0]
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return proc.communicate()[0]
-
-
 @pytest.fixture(scope="module")
 def site(
     request: pytest.FixtureRequest,
@@ -103,11 +93,11 @@ def site(
                 break
             except httpx.HTTPError:
                 if web.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"jobline web did not start:\n{_stop(web)}")
+                    pytest.fail(f"jobline web did not start:\n{stop_process(web)}")
                 time.sleep(0.1)
         yield Site(alias, url)
     finally:
-        outputs = {"web": _stop(web), "worker": _stop(worker)}
+        outputs = {"web": stop_process(web), "worker": stop_process(worker)}
         for name, out in outputs.items():  # kept for a failing test's report
             (data / f"{name}.log").write_text(out)
 

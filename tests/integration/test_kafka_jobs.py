@@ -8,29 +8,18 @@ import logging
 import os
 import signal
 import time
-import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
-import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
 import jobline
 from jobline.models import Job
+from jobline.scheduler.firing import run_now
 from jobline.testing import drain
 from tests.conftest import ALL_DATABASES, free_port, jobline_process
 
 pytestmark = ALL_DATABASES
-
-
-@pytest.fixture
-def kafka(settings, kafka_broker) -> str:
-    """Kafka enabled against the test broker, on a topic of this test's own."""
-    settings.JOBLINE_KAFKA_ENABLED = True
-    settings.JOBLINE_KAFKA_BOOTSTRAP_SERVERS = kafka_broker
-    settings.JOBLINE_KAFKA_IDEMPOTENT = False  # tansu has no InitProducerId
-    settings.JOBLINE_KAFKA_TOPIC = f"jobs-{uuid.uuid4().hex[:12]}"
-    return settings.JOBLINE_KAFKA_TOPIC
 
 
 def consume(bootstrap: str, topic: str, count: int, timeout: float = 20.0) -> list[ConsumerRecord]:
@@ -66,7 +55,7 @@ def test_kafka__publishes_the_job_message_keyed_by_job_id(alias, kafka, kafka_br
     )
     assert drain(1, using=alias) == 1
     row = Job.objects.using(alias).get(pk=job.id)
-    assert row.status == "succeeded" and row.outputs["sent"] is True
+    assert (row.status, row.dispatch) == ("succeeded", "delivered") and row.outputs["sent"]
     (record,) = consume(kafka_broker, topic, 1)
     assert (row.outputs["topic"], row.outputs["partition"]) == (topic, record.partition)
     assert row.outputs["offset"] == record.offset
@@ -74,8 +63,18 @@ def test_kafka__publishes_the_job_message_keyed_by_job_id(alias, kafka, kafka_br
     assert list(record.headers) == [("job_type", b"youtube")]
     value = json.loads(record.value)
     created_at = datetime.fromisoformat(value.pop("created_at"))
-    assert created_at.utcoffset() is not None
+    assert created_at.utcoffset() == timedelta(0) and created_at == row.created_at
     assert value == {"id": job.id, "title": "scan", "job_type": "youtube", "configs": configs}
+
+
+def test_kafka__a_scheduled_message_names_its_schedule(alias, kafka, kafka_broker):
+    inputs = {"title": "nightly", "job_type": "report"}
+    schedule = jobline.schedule("nightly-report", "kafka", inputs, every="1h", using=alias)
+    (fired,) = run_now([schedule.id], using=alias)
+    assert drain(1, using=alias) == 1
+    (record,) = consume(kafka_broker, kafka, 1)
+    value = json.loads(record.value)
+    assert (value["id"], value["schedule"]) == (fired.job_id, "nightly-report")
 
 
 def test_kafka__default_topic_comes_from_the_setting(alias, kafka, kafka_broker):
@@ -92,6 +91,7 @@ def test_kafka__disabled_logs_instead_of_sending(alias, kafka, settings, caplog)
     drain(1, using=alias)
     row = Job.objects.using(alias).get(pk=job.id)
     assert row.status == "succeeded" and row.outputs["sent"] is False
+    assert row.dispatch == ""  # logged, not delivered: no executor will report
     assert "KAFKA_ENABLED is false: message logged, not sent" in caplog.text
     assert f"key={job.id}" in caplog.text and '"title":"quiet"' in caplog.text
 

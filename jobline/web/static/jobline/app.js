@@ -207,7 +207,7 @@
       }
     }
     for (const badge of $$(`[data-job="${ev.id}"]:not(tr) [data-field="status"]`)) {
-      setBadge(badge, ev.status);
+      setBadge(badge, shownStatus(ev));
     }
     const url = `${document.body.dataset.jobsUrl}${ev.id}/`;
     if (watched) {
@@ -235,17 +235,25 @@
     }
   }
 
+  // A delivered kafka job shows its executor's side until the executor reports a result.
+  function shownStatus(ev) {
+    const pending = ev.dispatch === "delivered" || ev.dispatch === "running";
+    return ev.status === "succeeded" && pending ? ev.dispatch : ev.status;
+  }
+
   function setBadge(badge, status) {
     badge.className = badge.className.replace(/\bs-\w+/, `s-${status}`);
     badge.textContent = status;
   }
 
   function updateRow(row, ev) {
-    if (row.dataset.status === ev.status && row.dataset.attempts === String(ev.attempts)) return;
+    const same = row.dataset.status === ev.status && row.dataset.attempts === String(ev.attempts);
+    if (same && (row.dataset.dispatch || "") === (ev.dispatch || "")) return;
     row.dataset.status = ev.status;
+    row.dataset.dispatch = ev.dispatch || "";
     row.dataset.attempts = String(ev.attempts);
     const badge = $('[data-field="status"]', row);
-    if (badge) setBadge(badge, ev.status);
+    if (badge) setBadge(badge, shownStatus(ev));
     const attempts = $('[data-field="attempts"]', row);
     if (attempts) attempts.textContent = `${ev.attempts}/${ev.max_attempts}`;
     const ran = $('[data-field="ran"]', row);
