@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from jobline import operations
 from jobline.models import ApiToken, Job, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
-from jobline.redact import masked_inputs
+from jobline.redact import MaskedInputsForm, masked_inputs
 from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers ScheduleAdmin)
 
 
@@ -130,6 +130,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
+    form = MaskedInputsForm  # secrets in the inputs masked; an unchanged mask keeps them
     list_display = ("name", "label", "job_type", "user_triggered", "enabled", "updated_at")
     list_filter = ("enabled", "user_triggered", "job_type")
     search_fields = ("name", "label", "job_type")

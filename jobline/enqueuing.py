@@ -96,7 +96,7 @@ class _Options:
             type=job_type.name,
             queue=self.queue,
             priority=self.priority,
-            inputs=schema.to_json(schema.validate(inputs)),
+            inputs=schema.to_json(schema.validate(inputs), keep_secrets=True),
             max_attempts=self.max_attempts,
             timeout=self.timeout,
             requires=tuple(sorted(job_type.requires)),

@@ -5,6 +5,11 @@ Two rules, one helper. Fields the job type's schema marks secret (``SecretStr``,
 schema names no fields (such as a ``kafka`` job's ``configs``), strings under secret-looking
 keys (``google_api_key``, ``password``, ``token``...) show only their last 4 characters.
 The stored inputs keep the real values: executors and jobs need them.
+
+Forms (web UI, admin) and the API show stored inputs masked, so what comes back on save may
+hold those masks: :func:`unmasked` puts the stored secret back wherever a submitted value is
+still the mask of the stored one at the same place, so editing another field keeps the real
+secret while a newly typed value replaces it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from typing import Any
+
+from django import forms
 
 from jobline.core.schema import Schema
 from jobline.definitions import registry
@@ -37,12 +44,76 @@ def redacted(value: Any) -> Any:
     return value
 
 
-def masked_inputs(job_type: str, inputs: Any) -> Any:
-    """A job's inputs as people may see them (UI, API): secrets hidden or masked."""
+def masked_inputs(job_type: str, inputs: Any, schema: dict[str, Any] | None = None) -> Any:
+    """A job's inputs as people may see them (UI, API): secrets hidden or masked.
+
+    ``schema`` is a further JSON Schema the inputs fit (a template's own ``inputs_schema``):
+    the fields it marks secret are hidden too."""
     if job_type not in registry:
-        return redacted(inputs)
-    schema = _json_schema(registry.get(job_type).inputs)
-    return _masked(inputs, schema, schema.get("$defs", {}))
+        shown = redacted(inputs)
+    else:
+        by_type = _json_schema(registry.get(job_type).inputs)
+        shown = _masked(inputs, by_type, by_type.get("$defs", {}))
+    if isinstance(schema, dict):
+        shown = _either(shown, _masked(inputs, schema, schema.get("$defs", {})), inputs)
+    return shown
+
+
+def unmasked(
+    job_type: str, submitted: Any, stored: Any, schema: dict[str, Any] | None = None
+) -> Any:
+    """``submitted`` inputs with each value that is still the mask of the ``stored`` value at
+    the same place (as :func:`masked_inputs` shows it, for the stored inputs' ``job_type`` and
+    ``schema``) replaced by the stored value: an unchanged mask keeps the secret."""
+    return _restored(submitted, masked_inputs(job_type, stored, schema), stored)
+
+
+def _restored(new: Any, shown: Any, old: Any) -> Any:
+    if isinstance(new, dict) and isinstance(shown, dict) and isinstance(old, dict):
+        return {
+            k: _restored(v, shown[k], old[k]) if k in old and k in shown else v
+            for k, v in new.items()
+        }
+    if isinstance(new, list) and isinstance(shown, list) and isinstance(old, list):
+        return [
+            _restored(v, shown[i], old[i]) if i < min(len(old), len(shown)) else v
+            for i, v in enumerate(new)
+        ]
+    if isinstance(new, str) and isinstance(shown, str) and new == shown and shown != old:
+        return old  # the mask came back unchanged
+    return new
+
+
+def _either(a: Any, b: Any, raw: Any) -> Any:
+    """Two maskings of ``raw`` merged: what either of them masks is masked."""
+    if isinstance(raw, dict) and isinstance(a, dict) and isinstance(b, dict):
+        return {k: _either(a.get(k), b.get(k), v) for k, v in raw.items()}
+    if isinstance(raw, list) and isinstance(a, list) and isinstance(b, list):
+        return [_either(x, y, v) for x, y, v in zip(a, b, raw, strict=True)]
+    return a if a != raw else b
+
+
+class MaskedInputsForm(forms.ModelForm):
+    """An admin form for a model with ``job_type`` and ``inputs`` (and maybe
+    ``inputs_schema``): the inputs box shows secrets masked, and a mask sent back unchanged
+    keeps the stored secret (:func:`unmasked`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and "inputs" in self.fields:
+            self.initial["inputs"] = masked_inputs(*self._stored())
+
+    def _stored(self) -> tuple[str, Any, Any]:
+        # Until the form is saved the instance holds what is stored, not what was sent.
+        instance = self.instance
+        return instance.job_type, instance.inputs, getattr(instance, "inputs_schema", None)
+
+    def clean_inputs(self) -> Any:
+        value = self.cleaned_data.get("inputs")
+        if self.instance.pk is None:
+            return value
+        job_type, stored, schema = self._stored()
+        return unmasked(job_type, value, stored, schema)
 
 
 @lru_cache(maxsize=256)

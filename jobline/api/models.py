@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from jobline.definitions import registry
 from jobline.exceptions import InputsError, JoblineError
+from jobline.redact import unmasked
 
 TOKEN_PREFIX = "jl_"
 LAST_USED_PRECISION = timedelta(minutes=1)  # so a busy token is not a write per request
@@ -131,8 +132,10 @@ class Template(models.Model):
 
     def merged_inputs(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Default inputs with ``overrides`` on top (top-level keys), checked against the
-        template's own schema; the job type's schema is checked at enqueue."""
-        inputs = {**self.inputs, **(overrides or {})}
+        template's own schema; the job type's schema is checked at enqueue. Overrides that are
+        still the masks of the template's secrets (as forms and the API show them) keep them."""
+        overrides = unmasked(self.job_type, overrides or {}, self.inputs, self.inputs_schema)
+        inputs = {**self.inputs, **overrides}
         if self.inputs_schema is not None:
             if errors := schema_errors(self.inputs_schema, inputs):
                 raise InputsError(self.job_type, errors)

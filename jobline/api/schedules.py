@@ -20,7 +20,7 @@ from jobline.api.errors import FieldErrors, check_json_size, model_errors, respo
 from jobline.api.jobs import get_job
 from jobline.api.schemas import MAX_ID, Body, IsoDatetime, JobOut
 from jobline.core.schedules import Kind, Misfire, ScheduleError
-from jobline.redact import masked_inputs
+from jobline.redact import masked_inputs, unmasked
 from jobline.scheduler.firing import run_now
 from jobline.scheduler.models import Schedule, ScheduleRun
 
@@ -185,6 +185,8 @@ def update_schedule(request: HttpRequest, payload: SchedulePatch, schedule_id: i
     schedule = get_schedule(schedule_id)
     changes = payload.model_dump(exclude_unset=True)
     check_json_size(changes.get("inputs"), "inputs")
+    if changes.get("inputs") is not None:  # GET shows secrets masked: unchanged masks keep them
+        changes["inputs"] = unmasked(schedule.job_type, changes["inputs"], schedule.inputs)
     for field, value in changes.items():
         setattr(schedule, field, value)
     return _save(schedule)

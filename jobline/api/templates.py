@@ -18,6 +18,7 @@ from jobline.api.models import Template, TemplateDisabled
 from jobline.api.schemas import MAX_DELAY, MAX_ID, Body, JobOptions, JobOut
 from jobline.definitions import registry
 from jobline.exceptions import UnknownJobType
+from jobline.redact import masked_inputs, unmasked
 
 router = Router(tags=["templates"])
 
@@ -81,6 +82,10 @@ class TemplateOut(Schema):
     schedule_id: int | None
     created_at: datetime
     updated_at: datetime
+
+    @staticmethod
+    def resolve_inputs(template: Template) -> Any:
+        return masked_inputs(template.job_type, template.inputs, template.inputs_schema)
 
     @staticmethod
     def resolve_form_schema(template: Template) -> dict[str, Any] | None:
@@ -154,6 +159,10 @@ def update_template(request: HttpRequest, payload: TemplatePatch, template_id: i
     template = get_template(template_id)
     changes = payload.model_dump(exclude_unset=True)
     check_json_size(changes.get("inputs"), "inputs")
+    if changes.get("inputs") is not None:  # GET shows secrets masked: unchanged masks keep them
+        changes["inputs"] = unmasked(
+            template.job_type, changes["inputs"], template.inputs, template.inputs_schema
+        )
     for field, value in changes.items():
         setattr(template, field, value)
     return _save(template)

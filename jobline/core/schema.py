@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +28,7 @@ class Schema:
         self.name = name
         self._adapter = adapter
         self._is_model = False
+        self._secrets: bool | None = None  # whether the schema has SecretStr-like fields
 
     @classmethod
     def from_type(cls, name: str, tp: Any) -> Schema:
@@ -63,16 +65,43 @@ class Schema:
         except pydantic.ValidationError as exc:
             raise InputsError(self.name, _field_errors(exc)) from None
 
-    def to_json(self, value: Any) -> Any:
-        """Dump a typed value back to plain JSON data."""
+    def to_json(self, value: Any, *, keep_secrets: bool = False) -> Any:
+        """Dump a typed value back to plain JSON data.
+
+        pydantic writes ``SecretStr`` values as ``"**********"``; with ``keep_secrets`` (for
+        inputs, which are stored for the job to run with) they keep their real value."""
         if self._adapter is None:
             return value
-        return self._adapter.dump_python(value, mode="json")
+        data = self._adapter.dump_python(value, mode="json")
+        if keep_secrets and self._has_secrets():
+            data = _revealed(data, self._adapter.dump_python(value))
+        return data
+
+    def _has_secrets(self) -> bool:
+        if self._secrets is None:
+            try:
+                self._secrets = '"writeOnly": true' in json.dumps(self.json_schema())
+            except pydantic.PydanticUserError:  # no JSON Schema: look at the values each time
+                self._secrets = True
+        return self._secrets
 
     def as_kwargs(self, value: Any) -> dict[str, Any]:
         """The validated inputs of a function job, as keyword arguments."""
         assert self._is_model, "only signature schemas map to keyword arguments"
         return dict(value)
+
+
+def _revealed(data: Any, raw: Any) -> Any:
+    """``data`` (a JSON dump) with the secrets found at the same places in ``raw`` (the
+    Python dump, which keeps ``SecretStr`` objects) in full."""
+    if isinstance(raw, pydantic.SecretStr | pydantic.SecretBytes | pydantic.Secret):
+        secret = raw.get_secret_value()
+        return secret.decode() if isinstance(secret, bytes) else secret
+    if isinstance(raw, dict) and isinstance(data, dict):
+        return {k: _revealed(v, raw.get(k)) for k, v in data.items()}
+    if isinstance(raw, list | tuple) and isinstance(data, list) and len(raw) == len(data):
+        return [_revealed(v, r) for v, r in zip(data, raw, strict=True)]
+    return data
 
 
 def _field_errors(exc: pydantic.ValidationError) -> list[dict[str, Any]]:

@@ -258,7 +258,7 @@ def _validated(job_type: str, inputs: dict[str, Any]) -> Any:
         schema = registry.get(job_type).inputs
     except UnknownJobType:
         return inputs
-    return schema.to_json(schema.validate(inputs))
+    return schema.to_json(schema.validate(inputs), keep_secrets=True)
 
 
 def _results(rows: Rows) -> dict[int, dict[str, list[Any]]]:

@@ -17,6 +17,7 @@ from django.utils.html import format_html
 
 from jobline.core.schedules import ScheduleError
 from jobline.definitions import registry
+from jobline.redact import MaskedInputsForm
 from jobline.scheduler import firing
 from jobline.scheduler.models import Schedule, ScheduleRun
 
@@ -48,6 +49,7 @@ class ScheduleRunInline(admin.TabularInline):
 
 @admin.register(Schedule)
 class ScheduleAdmin(admin.ModelAdmin):
+    form = MaskedInputsForm  # secrets in the inputs masked; an unchanged mask keeps them
     list_display = (
         "name",
         "title",

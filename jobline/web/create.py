@@ -20,7 +20,7 @@ from jobline.definitions import JobType, registry
 from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError, UnknownJobType
 from jobline.models import Job
-from jobline.redact import masked_inputs
+from jobline.redact import masked_inputs, unmasked
 from jobline.web.base import action, flash, page, render
 
 MAX_BODY = 1_000_000
@@ -60,6 +60,13 @@ def _template(value: Any) -> Template | None:
     return startable_templates().filter(pk=int(value)).first()
 
 
+def _source(value: Any, job_type: str) -> Job | None:
+    """The job of this type that "run again" copies, if ``value`` is its id."""
+    if not str(value).isdigit() or len(str(value)) > 18:
+        return None
+    return Job.objects.filter(pk=int(value), type=job_type).only("type", "inputs").first()
+
+
 def form_schema(template: Template | None, jt: JobType | None) -> dict[str, Any]:
     """What the form shows: a template's own inputs schema, else its job type's."""
     if template is not None and template.inputs_schema is not None:
@@ -82,18 +89,20 @@ def new_job(request: HttpRequest) -> HttpResponse:
             {"types": map(type_info, startable_types()), "templates": startable_templates()},
         )
     initial: Any = {}
+    source = None
     if template is not None:
         jt = registry.get(template.job_type) if template.job_type in registry else None
-        initial = template.inputs
-    elif (source := request.GET.get("from", "")).isdigit():  # "run again" from a job
-        job = Job.objects.filter(pk=int(source), type=jt.name).first()
-        initial = masked_inputs(job.type, job.inputs) if job else {}
+        initial = masked_inputs(template.job_type, template.inputs, template.inputs_schema)
+    else:  # "run again" from a job: a mask sent back unchanged becomes its secret again
+        source = _source(request.GET.get("from", ""), jt.name)
+        initial = masked_inputs(source.type, source.inputs) if source else {}
     context = {
         "template": template,
         "job_type": type_info(jt),
         "schema": form_schema(template, jt),
         "initial": initial,
         "secret_defaults": template is not None,
+        "source": source,
     }
     return render(request, "jobline/new_form.html", context)
 
@@ -167,6 +176,8 @@ def create_job(request: HttpRequest) -> HttpResponse:
     jt = None if template else _job_type(str(body.get("type", "")))
     if template is None and jt is None:
         return _errors([{"message": "this job type or template cannot be started by hand"}], 404)
+    if jt is not None and (source := _source(body.get("from", ""), jt.name)) is not None:
+        inputs = unmasked(source.type, inputs, source.inputs)  # the form showed its secrets masked
     try:
         with transaction.atomic():
             if template is not None:
@@ -189,6 +200,7 @@ def templates_list(request: HttpRequest) -> HttpResponse:
     templates = list(Template.objects.all())
     for t in templates:
         t.defined = t.job_type in registry
+        t.shown_inputs = masked_inputs(t.job_type, t.inputs, t.inputs_schema)
     try:
         add_url = reverse("admin:jobline_template_add")
     except NoReverseMatch:  # a project without the admin

@@ -24,7 +24,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from jobline.core.schedules import Kind, ScheduleError, Timing, default_start_at
 from jobline.definitions import registry
 from jobline.exceptions import InputsError
-from jobline.redact import masked_inputs
+from jobline.redact import masked_inputs, unmasked
 from jobline.scheduler import firing
 from jobline.scheduler.models import KIND_CHOICES, MISFIRE_CHOICES, Schedule, ScheduleRun
 from jobline.web.base import action, flash, page, render
@@ -173,12 +173,14 @@ def _form(request: HttpRequest, schedule: Schedule, job_type: str) -> HttpRespon
             value.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None).isoformat("T", "seconds")
         )
 
+    initial = schedule.inputs if schedule.job_type == job_type else {}
+    # Secrets masked; a mask sent back unchanged keeps the stored secret (save_schedule).
     context = {
         "schedule": schedule,
         "job_type": type_info(jt),
         "job_type_name": job_type,
         "schema": jt.inputs.json_schema() if jt else {},
-        "initial": schedule.inputs if schedule.job_type == job_type else {},
+        "initial": masked_inputs(job_type, initial),
         "kinds": KIND_CHOICES,
         "misfires": MISFIRE_CHOICES,
         "hints": RULE_HINTS,
@@ -244,11 +246,12 @@ def save_schedule(request: HttpRequest, schedule: Schedule | None) -> HttpRespon
     job_type = schedule.job_type if schedule is not None else str(body.get("type", ""))
     if schedule is None and job_type not in {jt.name for jt in startable_types()}:
         return _errors([{"field": "", "message": "this job type cannot be scheduled here"}], 404)
+    if schedule is not None:  # the form showed secrets masked: unchanged ones stay
+        inputs = unmasked(schedule.job_type, inputs, schedule.inputs)
     if job_type in registry:
         try:
-            inputs = registry.get(job_type).inputs.to_json(
-                registry.get(job_type).inputs.validate(inputs)
-            )
+            schema = registry.get(job_type).inputs
+            inputs = schema.to_json(schema.validate(inputs), keep_secrets=True)
         except InputsError as exc:
             return _errors([{"field": e["field"], "message": e["message"]} for e in exc.errors])
     schedule = schedule or Schedule(job_type=job_type)

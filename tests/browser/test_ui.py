@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 import jobline
 from jobline.api.models import Template
-from jobline.models import Job
+from jobline.models import Job, Schedule
 from jobline.pipelines import get_pipeline
 from jobline.pipelines.models import PipelineDefinition
 from tests.browser.conftest import PASSWORD, shot
@@ -286,6 +286,47 @@ def test_start_a_job_from_a_template(page, site):
     expect(badge(page)).to_have_text("succeeded", timeout=10_000)
     job = Job.objects.using(site.alias).latest("id")
     assert (job.type, job.inputs["title"], job.inputs["pages"]) == ("report", "Weekly numbers", 6)
+
+
+@SQLITE
+def test_secrets_stay_masked_in_forms_and_are_kept_unless_typed_anew(page, site):
+    api_key, google_key = "sk-browser-made-up-4242", "AIzaSyD-browser-made-up-key-0000WXYZ"
+    schedule = Schedule.objects.using(site.alias).create(
+        name="secret-report",
+        job_type="report",
+        inputs={"title": "Q3 plan", "api_key": api_key},
+        rule="@daily",
+        is_active=False,
+    )
+    page.goto(f"/schedules/{schedule.pk}/edit/")
+    secret = page.locator('[data-path="api_key"] input')
+    expect(secret).to_have_value("••••••")
+    assert api_key not in page.content()
+    page.fill("#s-title", "Quarterly")
+    page.click("button:has-text('Save schedule')")
+    page.wait_for_url(re.compile(r"/schedules/\d+/$"))
+    schedule.refresh_from_db()
+    assert (schedule.title, schedule.inputs["api_key"]) == ("Quarterly", api_key)
+    page.goto(f"/schedules/{schedule.pk}/edit/")
+    secret.fill("sk-typed-in-the-browser")
+    page.click("button:has-text('Save schedule')")
+    page.wait_for_url(re.compile(r"/schedules/\d+/$"))
+    schedule.refresh_from_db()
+    assert schedule.inputs["api_key"] == "sk-typed-in-the-browser"
+
+    configs = {"id": "v1", "google_api_key": google_key}
+    job = jobline.enqueue(
+        "kafka", {"title": "scan", "job_type": "scraper", "configs": configs}, using=site.alias
+    )
+    page.goto(f"/jobs/new/?type=kafka&from={job.id}")
+    shown = page.locator('[data-path="configs"] textarea')
+    expect(shown).to_have_value(re.compile(r'"google_api_key": "\*\*\*\*WXYZ"'))
+    assert google_key not in page.content()
+    page.click("#job-form button[type=submit]")
+    page.wait_for_url(re.compile(r"/jobs/\d+/$"))
+    again = Job.objects.using(site.alias).latest("id")
+    assert again.id != job.id and again.inputs["configs"] == configs
+    assert google_key not in page.content()
 
 
 @BOTH

@@ -14,6 +14,9 @@
   const initial = JSON.parse(document.getElementById("initial").textContent || "{}") || {};
   const defs = schema.$defs || schema.definitions || {};
   const secretDefaults = form.dataset.secretDefaults === "1";
+  // What the server shows instead of a stored secret (jobline.redact.HIDDEN). Sent back
+  // unchanged, the server keeps the stored secret; anything typed replaces it.
+  const HIDDEN = "\u2022\u2022\u2022\u2022\u2022\u2022";
   let counter = 0;
 
   const el = (tag, attrs = {}, ...children) => {
@@ -137,6 +140,7 @@
     string(s, path, value, required, key) {
       const id = idFor();
       const secret = isSecret(s);
+      const masked = secret && value === HIDDEN;
       const keepDefault = secret && secretDefaults && value !== undefined && value !== null && value !== "";
       const type = secret ? "password" : { email: "email", uri: "url", date: "date", "date-time": "datetime-local", time: "time" }[s.format] || "text";
       const long = !secret && (s.format === "textarea" || s.format === "multiline");
@@ -154,6 +158,8 @@
       });
       if (!secret && value !== undefined && value !== null) {
         input.value = type === "datetime-local" ? toLocalInput(value) : String(value);
+      } else if (masked) {
+        input.value = HIDDEN; // the stored secret, never sent to the browser
       }
       let control = input;
       if (secret) {
@@ -175,6 +181,7 @@
         check() {
           const v = input.value;
           if (v === "") return required && !keepDefault ? err(path, "This field is required.") : [];
+          if (masked && v === HIDDEN) return []; // unchanged: the server keeps the stored one
           if (s.minLength !== undefined && v.length < s.minLength) return err(path, `At least ${s.minLength} characters.`);
           if (s.maxLength !== undefined && v.length > s.maxLength) return err(path, `At most ${s.maxLength} characters.`);
           if (s.pattern && !new RegExp(s.pattern, "u").test(v)) return err(path, `Must match ${s.pattern}.`);
@@ -552,6 +559,7 @@
         body: JSON.stringify({
           type: form.dataset.type || undefined,
           template: form.dataset.template || undefined,
+          from: form.dataset.from || undefined,
           inputs: root.get() || {},
           ...extra,
         }),
