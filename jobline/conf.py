@@ -9,7 +9,7 @@ from django.conf import settings
 DEFAULTS: dict[str, Any] = {
     "JOBLINE_WORKER_CONCURRENCY": 100,  # jobs one worker process runs at once
     "JOBLINE_SYNC_THREADS": 16,  # threads for sync (non-async) jobs
-    "JOBLINE_CLAIM_BATCH": 1000,  # most jobs claimed in one query
+    "JOBLINE_CLAIM_BATCH": 500,  # most jobs claimed in one query
     "JOBLINE_LEASE_SECONDS": 30.0,  # a worker silent this long is presumed dead
     "JOBLINE_HEARTBEAT_SECONDS": 5.0,
     "JOBLINE_POLL_SECONDS": 1.0,  # longest idle wait without a wake-up (a lost notification)

@@ -38,7 +38,7 @@ class WorkerOptions:
     tags: tuple[str, ...] = ()  #: capabilities this host offers (``requires`` of job types)
     concurrency: int = 100
     sync_threads: int = 16  #: threads for sync jobs
-    claim_batch: int = 1000
+    claim_batch: int = 500
     lease: float = 30.0  #: seconds a heartbeat keeps this worker's jobs
     heartbeat: float = 5.0
     poll: float = 1.0  #: longest idle wait between claims without a wake-up
