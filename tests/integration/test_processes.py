@@ -93,9 +93,12 @@ def test_sigterm_puts_back_jobs_that_outlive_the_grace_period(alias, service_env
 def test_three_workers_run_each_job_exactly_once(alias, service_env, runlog):
     env = service_env(alias)
     n = 5000
-    jobline.enqueue_many("record", [{}] * n, using=alias)
     workers = [jobline_process(env, "worker", "--concurrency", "50") for _ in range(3)]
     try:
+        # All three compete from the first job (one started early could drain them alone).
+        workers_up = Worker.objects.using(alias).filter(pid__in=[w.pid for w in workers])
+        wait_until(lambda: workers_up.count() == 3, timeout=60, what="3 workers registered")
+        jobline.enqueue_many("record", [{}] * n, using=alias)
         wait_until(
             lambda: statuses(alias) == {"succeeded": n}, timeout=120, what=f"{n} jobs succeeded"
         )
