@@ -75,6 +75,9 @@ class Job(models.Model):
                 name="jobline_job_claim",
                 condition=Q(status="queued"),
             ),
+            # An idle worker's wait: the earliest delayed job (a MIN without it reads every
+            # queued row; with it, one index probe).
+            models.Index(fields=["run_at"], name="jobline_job_due", condition=Q(status="queued")),
             # Heartbeats, terminate and lease recovery look up running jobs by worker.
             models.Index(
                 fields=["worker_id"], name="jobline_job_running", condition=Q(status="running")
