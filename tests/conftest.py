@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,6 +84,16 @@ def jobline_process(env: dict[str, str], *args: str, **kwargs) -> subprocess.Pop
         text=True,
         **kwargs,
     )
+
+
+def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
+    """Poll ``predicate`` until it returns something true, and return that."""
+    deadline = time.monotonic() + timeout
+    while not (result := predicate()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not met within {timeout} s")
+        time.sleep(0.02)
+    return result
 
 
 def stop_process(proc: subprocess.Popen[str], timeout: float = 30) -> str:

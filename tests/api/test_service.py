@@ -8,18 +8,9 @@ import time
 
 import httpx
 
-from tests.conftest import ALL_DATABASES, ROOT, free_port, jobline_process
+from tests.conftest import ALL_DATABASES, ROOT, free_port, jobline_process, wait_until
 
 pytestmark = ALL_DATABASES
-
-
-def _wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if result := check():
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _healthy(url: str) -> bool:
@@ -45,14 +36,14 @@ def test_jobs_and_timer_through_a_running_service(pg_alias, service_env, receive
     web = jobline_process(env, "web", "--port", str(port))
     worker = jobline_process(env, "worker", "--concurrency", "10")
     try:
-        _wait_until(lambda: _healthy(f"{base}/health"), 30, "jobline web")
+        wait_until(lambda: _healthy(f"{base}/health"), 30, "jobline web")
         assert httpx.get(f"{base}/jobs").status_code == 401
         api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
 
         r = api.post("/jobs", json={"type": "add", "inputs": {"a": 2, "b": 3}})
         assert r.status_code == 201 and r.json()["status"] == "queued"
         job_id = r.json()["id"]
-        done = _wait_until(
+        done = wait_until(
             lambda: (j := api.get(f"/jobs/{job_id}").json())["status"] == "succeeded" and j,
             20,
             "the job",
@@ -73,7 +64,7 @@ def test_jobs_and_timer_through_a_running_service(pg_alias, service_env, receive
         assert 0 <= call.at - (started + 2) < 1.5
         assert call.method == "POST"
         assert api.get(f"/timer/{timer.json()['id']}").json()["time_left"] == 0
-        _wait_until(
+        wait_until(
             lambda: api.get(f"/jobs/{timer.json()['id']}").json()["status"] == "succeeded",
             10,
             "the timer's job",

@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import boto3
 import httpx
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, wait_until
 from tests.examples.conftest import query
 from tests.integration.test_schedule_admin import form
 
@@ -49,15 +48,6 @@ def reported(database_url: str, where: str) -> Counter[tuple[str, str]]:
         database_url, f"SELECT visitor_id, page, visits FROM reports_visitorreport WHERE {where}"
     )
     return Counter({(visitor, page): visits for visitor, page, visits in rows})
-
-
-def wait_until(predicate, what: str, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(0.1)
-    return result
 
 
 def add_schedule(browser: httpx.Client, name: str, job_type: str, inputs: dict) -> None:
@@ -138,7 +128,7 @@ def test_scheduled_reports_equal_counts_from_the_events_file(
                 except httpx.HTTPError:
                     return False
 
-            wait_until(healthy, "jobline up serving with its worker")
+            wait_until(healthy, 60, "jobline up serving with its worker")
             browser.get("/admin/login/")
             login = browser.post(
                 "/admin/login/?next=/admin/",
@@ -157,7 +147,7 @@ def test_scheduled_reports_equal_counts_from_the_events_file(
                 done = [j for j in jobs["items"] if j["status"] not in ("queued", "running")]
                 return done if len(done) == 2 else []
 
-            jobs = {j["type"]: j for j in wait_until(finished, "both scheduled jobs finished")}
+            jobs = {j["type"]: j for j in wait_until(finished, 60, "both scheduled jobs finished")}
     finally:
         up.send_signal(signal.SIGTERM)
         up.wait(30)

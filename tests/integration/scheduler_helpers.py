@@ -5,18 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from jobline.scheduler.loop import Scheduler
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.01)
+from tests.conftest import wait_until
 
 
 @contextlib.contextmanager
@@ -36,7 +28,7 @@ def running_scheduler(using: str) -> Iterator[Scheduler]:
 
     thread = threading.Thread(target=run, name="jobline-test-scheduler", daemon=True)
     thread.start()
-    wait_for(lambda: scheduler.ready.is_set() or errors)
+    wait_until(lambda: scheduler.ready.is_set() or errors)
     try:
         yield scheduler
     finally:

@@ -19,7 +19,7 @@ from jobline.pipelines import PipelineInputsError, PipelineRunError, get_pipelin
 from jobline.store import driver_for, open_store
 from jobline.store.base import ClaimFilter, Completion
 from jobline.testing import drain, running_worker
-from tests.conftest import ALL_DATABASES, jobline_process, read_runlog
+from tests.conftest import ALL_DATABASES, jobline_process, read_runlog, wait_until
 
 pytestmark = ALL_DATABASES
 
@@ -109,14 +109,6 @@ def jobs_of(run: PipelineRun) -> dict[str, list[Job]]:
 
 def statuses(run: PipelineRun) -> dict[str, str]:
     return {s.name: str(s.status) for s in run.steps}
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.05)
 
 
 def test_chain_passes_outputs_along(alias):

@@ -8,24 +8,15 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 
 import jobline
 from jobline.models import Job, Worker
-from tests.conftest import ALL_DATABASES, ROOT, jobline_process, read_runlog
+from tests.conftest import ALL_DATABASES, ROOT, jobline_process, read_runlog, wait_until
 
 pytestmark = ALL_DATABASES
-
-
-def wait_until(predicate, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout} s")
-        time.sleep(0.05)
 
 
 def statuses(alias: str) -> dict[str, int]:

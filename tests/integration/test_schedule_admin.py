@@ -13,7 +13,8 @@ from django.utils import timezone
 import jobline
 from jobline.models import Job, Schedule
 from jobline.scheduler.firing import tick
-from tests.integration.scheduler_helpers import running_scheduler, wait_for
+from tests.conftest import wait_until
+from tests.integration.scheduler_helpers import running_scheduler
 
 
 def form(**fields: Any) -> dict[str, Any]:
@@ -105,4 +106,4 @@ def test_an_edit_in_the_admin_takes_effect_without_a_restart(admin_client):
         soon = (timezone.now() + timedelta(seconds=0.3)).isoformat()
         url = reverse("admin:jobline_schedule_change", args=[s.pk])
         assert admin_client.post(url, form(kind="at", rule=soon)).status_code == 302
-        wait_for(lambda: Job.objects.filter(schedule=s).exists(), 5)
+        wait_until(lambda: Job.objects.filter(schedule=s).exists(), 5)

@@ -16,8 +16,8 @@ from django.utils import timezone
 
 import jobline
 from jobline.models import Job, Schedule, ScheduleRun
-from tests.conftest import ALL_DATABASES, jobline_process
-from tests.integration.scheduler_helpers import running_scheduler, wait_for
+from tests.conftest import ALL_DATABASES, jobline_process, wait_until
+from tests.integration.scheduler_helpers import running_scheduler
 
 pytestmark = ALL_DATABASES
 
@@ -87,7 +87,7 @@ def test_three_scheduler_processes_fire_each_occurrence_exactly_once(alias, serv
             using=alias,
         )
         active = Schedule.objects.using(alias).filter(is_active=True)
-        wait_for(lambda: not active.exists(), 30 + span)
+        wait_until(lambda: not active.exists(), 30 + span)
     finally:
         outputs = _stop(procs, started)
     per_timer = (
@@ -109,16 +109,16 @@ def test_three_scheduler_processes_fire_each_occurrence_exactly_once(alias, serv
 def test_running_scheduler_fires_on_time_and_wakes_up_for_changes(alias):
     with running_scheduler(alias) as scheduler:
         soon = jobline.schedule("soon", "noop", in_="0.3s", using=alias)
-        wait_for(lambda: Job.objects.using(alias).filter(schedule=soon).exists(), 5)
+        wait_until(lambda: Job.objects.using(alias).filter(schedule=soon).exists(), 5)
         run = ScheduleRun.objects.using(alias).get(schedule=soon)
         assert timedelta(0) <= run.fired_at - soon.next_run_at < timedelta(seconds=0.5)
 
         # Asleep until January; an edit moves the run to now, with no restart.
         far = jobline.schedule("far", "noop", cron="0 0 1 1 *", using=alias)
-        wait_for(lambda: scheduler.fired == 1)
+        wait_until(lambda: scheduler.fired == 1)
         far.kind, far.rule = "at", (timezone.now() + timedelta(seconds=0.2)).isoformat()
         far.save(using=alias)
-        wait_for(lambda: Job.objects.using(alias).filter(schedule=far).exists(), 5)
+        wait_until(lambda: Job.objects.using(alias).filter(schedule=far).exists(), 5)
 
 
 def test_jobline_up_runs_the_scheduler_with_the_worker(alias, service_env):
@@ -129,7 +129,7 @@ def test_jobline_up_runs_the_scheduler_with_the_worker(alias, service_env):
     try:
         timer = jobline.schedule("soon", "add", {"a": 41}, in_="0.5s", using=alias)
         done = Job.objects.using(alias).filter(schedule=timer, status="succeeded")
-        wait_for(done.exists, 30)
+        wait_until(done.exists, 30)
         assert done.get().outputs == 42
     finally:
         (out,) = _stop([up])

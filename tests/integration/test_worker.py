@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 import jobline
 from jobline import operations
 from jobline.models import Job, Worker
 from jobline.testing import drain, running_worker
-from tests.conftest import ALL_DATABASES
+from tests.conftest import ALL_DATABASES, wait_until
 
 pytestmark = ALL_DATABASES
 
 
 def _job(alias: str, job_id: int) -> Job:
     return Job.objects.using(alias).get(pk=job_id)
-
-
-def _wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def test_runs_async_sync_and_class_jobs_and_stores_outputs(alias):
@@ -91,10 +81,10 @@ def test_timeout_fails_the_attempt(alias):
 def test_terminate_running_async_job(alias):
     job = jobline.enqueue("slow", {"seconds": 30}, using=alias)
     with running_worker(alias) as worker:
-        _wait_for(lambda: _job(alias, job.id).status == "running")
+        wait_until(lambda: _job(alias, job.id).status == "running")
         assert operations.cancel_jobs([job.id], using=alias) == 1
-        _wait_for(lambda: _job(alias, job.id).status == "cancelled", timeout=5)
-        _wait_for(lambda: worker.processed == 1, timeout=5)  # counted once its write returned
+        wait_until(lambda: _job(alias, job.id).status == "cancelled", timeout=5)
+        wait_until(lambda: worker.processed == 1, timeout=5)  # counted once its write returned
     assert _job(alias, job.id).error == "terminated on request"
 
 
@@ -166,7 +156,7 @@ def test_idle_worker_wakes_when_a_delayed_job_is_due(alias):
     # The poll is far longer than the delay: the worker must sleep until run_at, no longer.
     with running_worker(alias, poll=30.0):
         job = jobline.enqueue("add", {"a": 1}, delay=1.0, using=alias)
-        _wait_for(lambda: _job(alias, job.id).status == "succeeded", timeout=5.0)
+        wait_until(lambda: _job(alias, job.id).status == "succeeded", timeout=5.0)
     row = _job(alias, job.id)
     assert row.started_at >= row.run_at
     assert (row.started_at - row.run_at).total_seconds() < 1.0  # well under one poll
@@ -213,13 +203,13 @@ def test_worker_that_lost_its_lease_stops_its_jobs_and_starts_over(alias, runlog
 
     job = jobline.enqueue("record", {"seconds": 1.0}, using=alias)
     with running_worker(alias) as worker:
-        _wait_for(lambda: _job(alias, job.id).status == "running")
+        wait_until(lambda: _job(alias, job.id).status == "running")
         first_id = worker.id
         # What another host sees after this worker went silent past its lease.
         Worker.objects.using(alias).filter(pk=first_id).update(
             lease_expires_at=timezone.now() - timezone.timedelta(seconds=1)
         )
-        _wait_for(lambda: _job(alias, job.id).status == "succeeded", timeout=15)
+        wait_until(lambda: _job(alias, job.id).status == "succeeded", timeout=15)
         assert worker.id != first_id
     row = _job(alias, job.id)
     assert row.attempts == 2 and row.outputs is not None
