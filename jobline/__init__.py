@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobline.core.jobtypes import JobContext, JobType, current_job, registry
 from jobline.core.retry import RetryPolicy
 from jobline.core.schedules import ScheduleError
 from jobline.core.states import JobStatus
-from jobline.definitions import Job, JobContext, JobType, current_job, job, registry
 from jobline.exceptions import Fail, InputsError, JoblineError, Retry, UnknownJobType
+from jobline.jobtypes import Job, job
 from jobline.scheduler.periodic import periodic
 
 _LAZY = {  # need Django's database layer, imported on first use
-    "enqueue": "jobline.enqueuing",
-    "aenqueue": "jobline.enqueuing",
-    "enqueue_many": "jobline.enqueuing",
-    "aenqueue_many": "jobline.enqueuing",
-    "EnqueuedJob": "jobline.enqueuing",
+    "enqueue": "jobline.services.enqueue",
+    "aenqueue": "jobline.services.enqueue",
+    "enqueue_many": "jobline.services.enqueue",
+    "aenqueue_many": "jobline.services.enqueue",
+    "EnqueuedJob": "jobline.services.enqueue",
     "schedule": "jobline.scheduler.api",
     # pipelines: jsonschema and the models load on first use
     "pipeline": "jobline.pipelines",
@@ -29,7 +30,7 @@ _LAZY = {  # need Django's database layer, imported on first use
     "Step": "jobline.pipelines",
     "OnFailure": "jobline.pipelines",
     "PipelineDefinitionError": "jobline.pipelines",
-    "PipelineRun": "jobline.pipelines.models",
+    "PipelineRun": "jobline.models",
     "database": "jobline.service.database",
 }
 

@@ -9,11 +9,11 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from jobline import operations
 from jobline.models import ApiToken, Job, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
 from jobline.redact import MaskedInputsForm, masked_inputs
 from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers ScheduleAdmin)
+from jobline.services import actions
 
 
 @admin.register(Job)
@@ -71,12 +71,12 @@ class JobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Terminate selected jobs")
     def terminate(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = operations.cancel_jobs(queryset.values_list("id", flat=True), using=queryset.db)
+        n = actions.cancel_jobs(queryset.values_list("id", flat=True), using=queryset.db)
         self.message_user(request, f"{n} jobs terminated or asked to stop.", messages.SUCCESS)
 
     @admin.action(description="Retry selected jobs")
     def retry(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
-        n = operations.retry_jobs(queryset.values_list("id", flat=True), using=queryset.db)
+        n = actions.retry_jobs(queryset.values_list("id", flat=True), using=queryset.db)
         self.message_user(request, f"{n} finished jobs queued again.", messages.SUCCESS)
 
 
@@ -88,12 +88,12 @@ class QueueAdmin(admin.ModelAdmin):
     @admin.action(description="Pause selected queues")
     def pause(self, request: HttpRequest, queryset: QuerySet[Queue]) -> None:
         for name in queryset.values_list("name", flat=True):
-            operations.pause_queue(name, using=queryset.db)
+            actions.pause_queue(name, using=queryset.db)
 
     @admin.action(description="Resume selected queues")
     def resume(self, request: HttpRequest, queryset: QuerySet[Queue]) -> None:
         for name in queryset.values_list("name", flat=True):
-            operations.resume_queue(name, using=queryset.db)
+            actions.resume_queue(name, using=queryset.db)
 
 
 @admin.register(Worker)

@@ -14,6 +14,8 @@ class JoblineConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        # Pipeline runs' actions (run.cancel(), run.resume(), run.steps) come from the services.
+        importlib.import_module("jobline.services.actions")
         # Job types register themselves as each installed app's jobs.py is imported;
         # jobline's own jobs.py holds the built-in types.
         autodiscover_modules("jobs")

@@ -44,3 +44,7 @@ class Fail(Exception):
 
 
 __all__ = ["Fail", "InputsError", "JobDefinitionError", "JoblineError", "Retry", "UnknownJobType"]
+
+
+class PipelineRunError(JoblineError):
+    """The pipeline run cannot do this in its current state."""

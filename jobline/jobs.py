@@ -6,8 +6,8 @@ import asyncio
 
 from pydantic import Field
 
-from jobline.definitions import job
 from jobline.dispatch import http, kafka  # noqa: F401  (built-ins http and kafka)
+from jobline.jobtypes import job
 
 
 @job(name="noop", user_triggered=True)

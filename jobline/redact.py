@@ -20,8 +20,8 @@ from typing import Any
 
 from django import forms
 
+from jobline.core.jobtypes import registry
 from jobline.core.schema import Schema
-from jobline.definitions import registry
 
 SECRET_NAME = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECASE)
 HIDDEN = "••••••"

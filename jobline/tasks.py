@@ -35,10 +35,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
+from jobline.core.jobtypes import JobType, current_job, registry
 from jobline.core.retry import DEFAULT_RETRY, RetryPolicy
 from jobline.core.schema import Schema
 from jobline.core.states import JobStatus
-from jobline.definitions import JobType, current_job, registry
 from jobline.exceptions import Fail
 
 try:
@@ -169,7 +169,7 @@ class Backend(BaseTaskBackend):
         _register(task, self.max_attempts)
 
     def enqueue(self, task: BaseTask, args: Any, kwargs: Any) -> TaskResult:
-        from jobline.enqueuing import enqueue
+        from jobline.services.enqueue import enqueue
 
         self.validate_task(task)
         if _resolve(task.module_path).func is not task.func:

@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-from jobline.definitions import JobType, registry
+from jobline.core.jobtypes import JobType, registry
 from jobline.worker.worker import Worker
 
 

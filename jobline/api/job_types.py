@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema
 from ninja.errors import HttpError
 
 from jobline.api.errors import responses
-from jobline.definitions import JobType, registry
+from jobline.core.jobtypes import JobType, registry
 
 router = Router(tags=["job types"])
 

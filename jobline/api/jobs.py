@@ -12,7 +12,6 @@ from django.utils import timezone
 from ninja import Path, Query, Router, Status
 from ninja.errors import HttpError
 
-from jobline import operations
 from jobline.api.errors import FieldErrors, check_json_size, responses
 from jobline.api.schemas import (
     MAX_ID,
@@ -27,9 +26,10 @@ from jobline.api.schemas import (
 )
 from jobline.core.states import JobStatus
 from jobline.dispatch.kafka import Kafka
-from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError
 from jobline.models import Job
+from jobline.services import actions
+from jobline.services.enqueue import enqueue
 
 router = Router(tags=["jobs"])
 
@@ -104,13 +104,13 @@ def list_jobs(request: HttpRequest, query: Query[JobQuery]):
 @router.post("/jobs/cancel", response=responses({200: Count}, 400, 413, 422))
 def cancel_jobs(request: HttpRequest, selection: JobSelection):
     """Terminate every queued or running job that matches."""
-    return {"count": operations.cancel_jobs(_selected(selection))}
+    return {"count": actions.cancel_jobs(_selected(selection))}
 
 
 @router.post("/jobs/retry", response=responses({200: Count}, 400, 413, 422))
 def retry_jobs(request: HttpRequest, selection: JobSelection):
     """Queue again every finished job that matches."""
-    return {"count": operations.retry_jobs(_selected(selection))}
+    return {"count": actions.retry_jobs(_selected(selection))}
 
 
 @router.get("/jobs/{job_id}", response=responses({200: JobOut}, 404, 422))
@@ -123,7 +123,7 @@ def cancel_job(request: HttpRequest, job_id: int = JobId):
     """Terminate: a queued job is cancelled now; a running one gets `cancel_requested` and
     its worker stops it within a heartbeat. 409 when the job has already finished."""
     job = get_job(job_id)
-    if not operations.cancel_jobs([job.id]):
+    if not actions.cancel_jobs([job.id]):
         raise HttpError(409, f"job {job_id} is {job.status}; only queued or running jobs cancel")
     return get_job(job_id)
 
@@ -132,7 +132,7 @@ def cancel_job(request: HttpRequest, job_id: int = JobId):
 def retry_job(request: HttpRequest, job_id: int = JobId):
     """Queue a finished job again with a fresh set of attempts. 409 while it is active."""
     job = get_job(job_id)
-    if not operations.retry_jobs([job.id]):
+    if not actions.retry_jobs([job.id]):
         raise HttpError(409, f"job {job_id} is {job.status}; only finished jobs can be retried")
     return get_job(job_id)
 

@@ -6,9 +6,9 @@ from django.db.models import Count
 from django.http import HttpRequest
 from ninja import Path, Router, Schema
 
-from jobline import operations
 from jobline.api.errors import responses
 from jobline.models import Job, Queue
+from jobline.services import actions
 
 router = Router(tags=["queues"])
 
@@ -56,11 +56,11 @@ def get_queue(request: HttpRequest, name: str = QueueName):
 @router.post("/queues/{name}/pause", response=responses({200: QueueOut}, 422))
 def pause_queue(request: HttpRequest, name: str = QueueName):
     """Workers stop taking jobs from the queue (it may not exist yet); running jobs finish."""
-    operations.pause_queue(name)
+    actions.pause_queue(name)
     return queues(name)[0]
 
 
 @router.post("/queues/{name}/resume", response=responses({200: QueueOut}, 422))
 def resume_queue(request: HttpRequest, name: str = QueueName):
-    operations.resume_queue(name)
+    actions.resume_queue(name)
     return queues(name)[0]

@@ -20,9 +20,9 @@ from jobline.api.errors import FieldErrors, check_json_size, model_errors, respo
 from jobline.api.jobs import get_job
 from jobline.api.schemas import MAX_ID, Body, IsoDatetime, JobOut
 from jobline.core.schedules import Kind, Misfire, ScheduleError
+from jobline.models.schedules import Schedule, ScheduleRun
 from jobline.redact import masked_inputs, unmasked
-from jobline.scheduler.firing import run_now
-from jobline.scheduler.models import Schedule, ScheduleRun
+from jobline.services.firing import run_now
 
 router = Router(tags=["schedules"])
 

@@ -36,9 +36,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.text import slugify
 
-from jobline.api.models import Template, schema_errors
-from jobline.definitions import registry
+from jobline.core.jobtypes import registry
 from jobline.exceptions import JoblineError
+from jobline.models.api import Template, schema_errors
 
 SCALAR_TYPES = {
     "int": "integer",

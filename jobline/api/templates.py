@@ -14,11 +14,13 @@ from pydantic import Field
 
 from jobline.api.errors import check_json_size, model_errors, responses
 from jobline.api.jobs import get_job
-from jobline.api.models import Template, TemplateDisabled
 from jobline.api.schemas import MAX_DELAY, MAX_ID, Body, JobOptions, JobOut
-from jobline.definitions import registry
+from jobline.core.jobtypes import registry
 from jobline.exceptions import UnknownJobType
+from jobline.models import Template
 from jobline.redact import masked_inputs, unmasked
+from jobline.services import templates
+from jobline.services.templates import TemplateDisabled
 
 router = Router(tags=["templates"])
 
@@ -185,7 +187,7 @@ def run_template(request: HttpRequest, payload: TemplateRun, template_id: int = 
     check_json_size(payload.inputs, "inputs")
     try:
         with transaction.atomic():
-            job = template.enqueue(payload.inputs, **payload.options())
+            job = templates.start(template, payload.inputs, **payload.options())
             return Status(201 if job.created else 200, get_job(job.id))
     except (TemplateDisabled, UnknownJobType) as exc:
         raise HttpError(409, f"template {template.name!r}: {exc}") from None

@@ -17,9 +17,9 @@ from pydantic import Field
 from jobline.api.errors import inputs_errors, responses
 from jobline.api.schemas import MAX_DELAY, MAX_ID, Body
 from jobline.core.states import JobStatus
-from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError
 from jobline.models import Job
+from jobline.services.enqueue import enqueue
 
 router = Router(tags=["timer"])
 

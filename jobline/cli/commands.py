@@ -121,7 +121,7 @@ def scheduler(args: argparse.Namespace) -> None:
 
 def trigger(args: argparse.Namespace) -> None:
     from jobline.scheduler.api import sync_periodic
-    from jobline.scheduler.firing import tick
+    from jobline.services.firing import tick
 
     sync_periodic()
     fired = tick().fired
@@ -131,7 +131,7 @@ def trigger(args: argparse.Namespace) -> None:
 
 
 def enqueue(args: argparse.Namespace) -> None:
-    from jobline.enqueuing import enqueue as enqueue_job
+    from jobline.services.enqueue import enqueue as enqueue_job
 
     try:
         inputs = json.loads(args.inputs)
@@ -152,7 +152,7 @@ def enqueue(args: argparse.Namespace) -> None:
 
 
 def bench(args: argparse.Namespace) -> None:
-    from jobline.bench import run_bench
+    from jobline.bench.queue import run_bench
 
     try:
         run_bench(args)
@@ -163,7 +163,7 @@ def bench(args: argparse.Namespace) -> None:
 def token(args: argparse.Namespace) -> None:
     from django.core.exceptions import ValidationError
 
-    from jobline.api.models import ApiToken
+    from jobline.models.api import ApiToken
 
     if args.action == "revoke":
         if not ApiToken.objects.filter(name=args.name).delete()[0]:

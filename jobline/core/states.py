@@ -61,3 +61,16 @@ def after_attempt(
     if requested_delay is not None:
         return Transition(status=JobStatus.QUEUED, retry_in=max(0.0, requested_delay))
     return Transition(status=JobStatus.QUEUED, retry_in=policy.delay(attempt, rand))
+
+
+def after_lost(*, attempt: int, max_attempts: int, cancel_requested: bool) -> JobStatus:
+    """Where a job goes when its worker's lease lapsed while attempt ``attempt`` ran.
+
+    The lost attempt counts. A job asked to terminate is cancelled; one out of attempts is
+    failed; any other is queued again at once (the worker vanished, the job did not fail).
+    """
+    if cancel_requested:
+        return JobStatus.CANCELLED
+    if attempt >= max_attempts:
+        return JobStatus.FAILED
+    return JobStatus.QUEUED

@@ -33,8 +33,9 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from jobline import conf
-from jobline.definitions import Job, current_job
+from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail, Retry
+from jobline.jobtypes import Job
 from jobline.worker.resources import shared
 
 if TYPE_CHECKING:

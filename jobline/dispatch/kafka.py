@@ -27,8 +27,9 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 from jobline import conf
-from jobline.definitions import Job, current_job
+from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail
+from jobline.jobtypes import Job
 from jobline.redact import redacted
 from jobline.worker.resources import shared
 
@@ -71,6 +72,11 @@ class Kafka(Job):
     max_attempts = 10  # a broker that is down for a while loses nothing
     Inputs = KafkaMessage
     Outputs = KafkaDelivery
+
+    @staticmethod
+    def delivered(outputs: Any) -> bool:
+        """The broker acknowledged it: the message is with its executors now."""
+        return bool(outputs and outputs.get("sent"))
 
     async def run(self) -> KafkaDelivery:
         message: KafkaMessage = self.inputs

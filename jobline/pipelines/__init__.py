@@ -3,17 +3,22 @@
 Define one in a ``jobs.py`` with :func:`pipeline` (or store its JSON in the database with
 ``PipelineDefinition.define``), then ``ingest.enqueue({...})`` starts a run. The rules
 (wiring, fan-out, fan-in, failure) live in :mod:`jobline.core.pipelines`; runs advance in
-the worker's completion transaction (:mod:`jobline.pipelines.advance`).
+the worker's completion transaction (:mod:`jobline.core.pipelines.plan`, executed by the
+store); runs are started, cancelled and resumed by :mod:`jobline.services`.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jsonschema
+from asgiref.sync import sync_to_async
+from django.db import DEFAULT_DB_ALIAS
 
+from jobline.core.jobtypes import JobType, Registry
+from jobline.core.jobtypes import registry as job_types
 from jobline.core.pipelines import (
     OnFailure,
     PipelineDefinitionError,
@@ -25,12 +30,9 @@ from jobline.core.pipelines import (
     TypeInfo,
     expand,
 )
-from jobline.definitions import JobType, Registry
-from jobline.definitions import registry as job_types
-from jobline.exceptions import InputsError, JoblineError, UnknownJobType
-
-if TYPE_CHECKING:
-    from jobline.pipelines.models import PipelineRun
+from jobline.exceptions import InputsError, JoblineError, PipelineRunError, UnknownJobType
+from jobline.models import PipelineDefinition, PipelineRun
+from jobline.services import pipelines as runs
 
 
 class UnknownPipeline(JoblineError, LookupError):
@@ -41,10 +43,6 @@ class UnknownPipeline(JoblineError, LookupError):
         super().__init__(
             f"unknown pipeline {name!r}; known pipelines: {', '.join(sorted(known)) or '(none)'}"
         )
-
-
-class PipelineRunError(JoblineError):
-    """The pipeline run cannot do this in its current state."""
 
 
 class PipelineInputsError(InputsError):
@@ -138,13 +136,9 @@ class Pipeline:
 
     def enqueue(self, inputs: Any = None, *, using: str | None = None) -> PipelineRun:
         """Start a run; it and its first jobs are written in the caller's transaction."""
-        from jobline.pipelines.runs import enqueue
-
-        return enqueue(self, inputs, using=using)
+        return runs.enqueue(self, inputs, using=using)
 
     async def aenqueue(self, inputs: Any = None, *, using: str | None = None) -> PipelineRun:
-        from asgiref.sync import sync_to_async
-
         return await sync_to_async(self.enqueue)(inputs, using=using)
 
 
@@ -205,7 +199,8 @@ class PipelineRegistry:
         return iter([p for p, _ in self._pipelines.values()])
 
 
-registry = PipelineRegistry()
+#: pipelines defined in code (stored ones are ``PipelineDefinition`` rows)
+pipelines = PipelineRegistry()
 
 
 def pipeline(name: str, steps: Iterable[Step], *, description: str = "") -> Pipeline:
@@ -215,21 +210,37 @@ def pipeline(name: str, steps: Iterable[Step], *, description: str = "") -> Pipe
     """
     spec = PipelineSpec(name=name, steps=tuple(steps), description=description)
     caller = sys._getframe(1).f_globals.get("__name__", "")  # two modules, one name: refused
-    return registry.add(Pipeline(spec), caller)
+    return pipelines.add(Pipeline(spec), caller)
 
 
 def get_pipeline(name: str, *, using: str | None = None) -> Pipeline:
     """A pipeline by name: defined in code, else stored in the database."""
-    if name in registry:
-        return registry.get(name)
-    from django.db import DEFAULT_DB_ALIAS
+    if name in pipelines:
+        return pipelines.get(name)
+    found = PipelineDefinition.objects.using(using or DEFAULT_DB_ALIAS).filter(name=name).first()
+    if found is None:
+        raise UnknownPipeline(name, pipelines.names())
+    return stored(found)
 
-    from jobline.pipelines.models import PipelineDefinition
 
-    stored = PipelineDefinition.objects.using(using or DEFAULT_DB_ALIAS).filter(name=name).first()
-    if stored is None:
-        raise UnknownPipeline(name, registry.names())
-    return stored.pipeline()
+def stored(definition: PipelineDefinition) -> Pipeline:
+    """A stored definition, checked; raises PipelineDefinitionError if its job types changed."""
+    data = definition.definition if isinstance(definition.definition, dict) else {}
+    return Pipeline.from_json(
+        {**data, "name": definition.name, "description": definition.description}
+    )
+
+
+def define(data: Any, *, using: str | None = None) -> PipelineDefinition:
+    """Check a JSON definition and store it (replacing one of the same name)."""
+    found = Pipeline.from_json(data)
+    if found.name in pipelines:
+        raise PipelineDefinitionError(found.name, ["a pipeline of this name is defined in code"])
+    row, _ = PipelineDefinition.objects.using(using or DEFAULT_DB_ALIAS).update_or_create(
+        name=found.name,
+        defaults={"definition": found.to_json(), "description": found.spec.description},
+    )
+    return row
 
 
 __all__ = [
@@ -243,7 +254,9 @@ __all__ = [
     "Step",
     "StepStatus",
     "UnknownPipeline",
+    "define",
     "get_pipeline",
     "pipeline",
-    "registry",
+    "pipelines",
+    "stored",
 ]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from jobline.pipelines import PipelineRunError, runs
-from jobline.pipelines.models import PipelineDefinition, PipelineRun
+from jobline.exceptions import PipelineRunError
+from jobline.models import PipelineDefinition, PipelineRun
+from jobline.pipelines import PipelineDefinitionError, pipelines, stored
+from jobline.services import actions
 
 
 @admin.register(PipelineRun)
@@ -59,23 +63,48 @@ class PipelineRunAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel selected runs")
     def cancel(self, request: HttpRequest, queryset: QuerySet[PipelineRun]) -> None:
         ids = list(queryset.values_list("id", flat=True))
-        n = sum(runs.cancel(run_id, using=queryset.db) for run_id in ids)
+        n = sum(actions.cancel_run(run_id, using=queryset.db) for run_id in ids)
         self.message_user(request, f"{n} runs cancelled.", messages.SUCCESS)
 
     @admin.action(description="Resume selected runs (failed and cancelled steps run again)")
     def resume(self, request: HttpRequest, queryset: QuerySet[PipelineRun]) -> None:
         for run_id in queryset.values_list("id", flat=True):
             try:
-                n = runs.resume(run_id, using=queryset.db)
+                n = actions.resume_run(run_id, using=queryset.db)
             except PipelineRunError as exc:
                 self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"run {run_id}: {n} jobs queued again.")
 
 
+class PipelineDefinitionForm(forms.ModelForm):
+    """Checks the definition against the job types before it is saved."""
+
+    class Meta:
+        model = PipelineDefinition
+        fields = ("name", "description", "definition")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        row = PipelineDefinition(
+            name=data.get("name", ""),
+            description=data.get("description", ""),
+            definition=data.get("definition"),
+        )
+        if row.name in pipelines:
+            raise ValidationError({"name": "a pipeline of this name is defined in code"})
+        try:
+            data["definition"] = stored(row).to_json()
+        except PipelineDefinitionError as exc:
+            raise ValidationError({"definition": exc.problems}) from None
+        return data
+
+
 @admin.register(PipelineDefinition)
 class PipelineDefinitionAdmin(admin.ModelAdmin):
     """Pipelines defined as data; the definition is checked against the job types on save."""
+
+    form = PipelineDefinitionForm
 
     list_display = ("name", "description", "updated_at")
     search_fields = ("name",)

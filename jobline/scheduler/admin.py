@@ -15,11 +15,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from jobline.core.jobtypes import registry
 from jobline.core.schedules import ScheduleError
-from jobline.definitions import registry
+from jobline.models.schedules import Schedule, ScheduleRun
 from jobline.redact import MaskedInputsForm
-from jobline.scheduler import firing
-from jobline.scheduler.models import Schedule, ScheduleRun
+from jobline.services import firing
 
 
 def _job_link(job_id: int | None) -> str:

@@ -8,10 +8,10 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 
+from jobline.core.jobtypes import JobType
 from jobline.core.schedules import Kind, Misfire, format_duration, parse_duration
-from jobline.definitions import JobType
+from jobline.models.schedules import Schedule
 from jobline.scheduler import periodic
-from jobline.scheduler.models import Schedule
 
 log = logging.getLogger("jobline.scheduler")
 

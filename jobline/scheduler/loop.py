@@ -1,9 +1,9 @@
 """The scheduler loop: fire what is due, then sleep until the next run or until woken.
 
-Wake-ups: on PostgreSQL a ``LISTEN jobline_schedules`` (a trigger notifies at the commit of
-any insert or update of a schedule); on SQLite a poll of ``PRAGMA data_version``, which
-changes when another connection commits. Run as many schedulers as you like: firing is
-exactly once per occurrence (``firing.py``). Database work runs in one thread of its own,
+Wake-ups come from the store's listener on ``jobline_schedules``: on PostgreSQL a LISTEN (a
+trigger notifies at the commit of any insert or update of a schedule), on SQLite a poll of
+``PRAGMA data_version``. Run as many schedulers as you like: firing is exactly once per
+occurrence (``jobline.services.firing``). Database work runs in one thread of its own,
 with its own Django connection, so the loop can share an event loop with a server.
 """
 
@@ -18,20 +18,17 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import psycopg
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from jobline.scheduler import firing
 from jobline.scheduler.api import sync_periodic
-from jobline.store.postgres import conninfo
+from jobline.services import database, firing
+from jobline.store import SCHEDULES
 
 log = logging.getLogger("jobline.scheduler")
 T = TypeVar("T")
 
-CHANNEL = "jobline_schedules"  #: notified (by a trigger) when a schedule is created or changed
 MAX_SLEEP = 60.0  #: longest sleep without a wake-up, in case a notification was lost
-SQLITE_POLL = 0.05  #: seconds between checks for commits by other connections (SQLite)
 LOCKED_RETRY = 0.02  #: wait when every due schedule is being fired by another scheduler
 
 
@@ -45,7 +42,7 @@ class Scheduler:
         self.fired = 0  #: history entries written (jobs fired, errors, skips)
         self.ready = asyncio.Event()  #: set once listening for changes and past the first tick
         self._stopping = asyncio.Event()
-        self._wakeup = asyncio.Event()
+        self._listener = database.store(using).listener((SCHEDULES,))
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="jobline-scheduler")
 
     @property
@@ -60,27 +57,18 @@ class Scheduler:
 
     async def run(self) -> None:
         """Sync ``@jobline.periodic`` schedules, then fire and sleep until stopped."""
-        listening = asyncio.Event()
-        watch = self._listen if connections[self.using].vendor == "postgresql" else self._poll
-        watcher = asyncio.create_task(watch(listening), name="jobline-scheduler-watch")
+        # Listen first: a change from here on wakes this loop.
+        await self._listener.open()
         try:
             await self._call(sync_periodic, self.using)
-            # Changes made from here on wake this loop; a watcher that died says why.
-            waits = {asyncio.ensure_future(e.wait()) for e in (listening, self._stopping)}
-            await asyncio.wait({watcher, *waits}, return_when=asyncio.FIRST_COMPLETED)
-            for task in waits:
-                task.cancel()
-            if watcher.done():
-                watcher.result()
             log.info("scheduler started database=%s", self.using)
             while not self._stopping.is_set():
-                self._wakeup.clear()
+                self._listener.event(SCHEDULES).clear()
                 delay = await self._tick()
                 self.ready.set()
                 await self._sleep(delay)
         finally:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+            await self._listener.close()
             with contextlib.suppress(Exception):
                 await self._call(self._close_connection)
             self._thread.shutdown(wait=False)
@@ -111,43 +99,11 @@ class Scheduler:
         return max(0.0, min(delay, MAX_SLEEP))
 
     async def _sleep(self, delay: float) -> None:
-        waits = {asyncio.ensure_future(e.wait()) for e in (self._wakeup, self._stopping)}
+        woken = self._listener.event(SCHEDULES)
+        waits = {asyncio.ensure_future(e.wait()) for e in (woken, self._stopping)}
         await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
         for task in waits:
             task.cancel()
-
-    async def _listen(self, listening: asyncio.Event) -> None:
-        """PostgreSQL: turn notifications into wake-ups; reconnect if the connection drops."""
-        dsn = conninfo(connections[self.using].settings_dict)
-        while True:
-            try:
-                async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    listening.set()
-                    self._wakeup.set()  # a change while not listening was not announced
-                    async for _ in conn.notifies():
-                        self._wakeup.set()
-            except psycopg.OperationalError as exc:
-                log.warning("LISTEN %s failed (%s); reconnecting", CHANNEL, exc)
-                await asyncio.sleep(1)
-
-    async def _poll(self, listening: asyncio.Event) -> None:
-        """SQLite: wake up when another connection has committed."""
-
-        def data_version() -> int:
-            with connections[self.using].cursor() as cursor:
-                cursor.execute("PRAGMA data_version")
-                return cursor.fetchone()[0]
-
-        seen = await self._call(data_version)
-        listening.set()
-        while True:
-            await asyncio.sleep(SQLITE_POLL)
-            with contextlib.suppress(Exception):  # a failing database shows in the next pass
-                version = await self._call(data_version)
-                if version != seen:
-                    seen = version
-                    self._wakeup.set()
 
 
 def install_signal_handlers(scheduler: Scheduler) -> None:

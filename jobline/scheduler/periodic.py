@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
+from jobline.core.jobtypes import JobType
 from jobline.core.schedules import Kind, Timing, format_duration
-from jobline.definitions import JobType
 from jobline.exceptions import JobDefinitionError
 
 T = TypeVar("T")

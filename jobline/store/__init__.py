@@ -1,10 +1,8 @@
-"""The store: the one place that speaks SQL for the hot path, one module per database.
+"""The store: the one place that speaks SQL to the queue's tables (``port.Store``).
 
-Each driver module offers two faces on the same tables:
-
-* ``insert_jobs(cursor, rows)``: the enqueue, run on the caller's own DB-API cursor (Django's),
-  so that a job is written inside the caller's transaction;
-* a ``Store`` class: the worker's async connection for claims, completions and heartbeats.
+Drivers: ``postgres`` (psycopg 3), ``sqlite`` (sqlite3) and ``memory`` (for tests, no
+database). Everything above reaches the tables through :func:`store_for` or a
+``MemoryStore`` it was given; nothing else looks at which database it is.
 """
 
 from __future__ import annotations
@@ -12,27 +10,31 @@ from __future__ import annotations
 from typing import Any
 
 from jobline.exceptions import JoblineError
-from jobline.store.base import ClaimedJob, ClaimFilter, Completion, NewJob, Store, WorkerInfo
+from jobline.store.port import CONTROL, JOBS, SCHEDULES, Listener, Session, Store
+
+_stores: dict[tuple[str, str], Store] = {}
 
 
-def driver_for(vendor: str) -> Any:
-    """The driver module for a Django database vendor name."""
+def store_for(vendor: str, settings_dict: dict[str, Any]) -> Store:
+    """The store of a Django database (its ``vendor`` and ``settings_dict``); one per database."""
+    key = (vendor, repr(sorted((k, repr(v)) for k, v in settings_dict.items())))
+    if key not in _stores:
+        _stores[key] = _open(vendor, settings_dict)
+    return _stores[key]
+
+
+def _open(vendor: str, settings_dict: dict[str, Any]) -> Store:
     if vendor == "postgresql":
-        from jobline.store import postgres
+        from jobline.store.postgres import PostgresStore  # psycopg loads only when used
 
-        return postgres
+        return PostgresStore(settings_dict)
     if vendor == "sqlite":
-        from jobline.store import sqlite
+        from jobline.store.sqlite import SqliteStore
 
-        return sqlite
+        return SqliteStore(settings_dict)
     raise JoblineError(
         f"jobline supports PostgreSQL and SQLite, not {vendor!r}; set DATABASE_URL to one of them"
     )
 
 
-def open_store(settings_dict: dict[str, Any], vendor: str, **options: Any) -> Store:
-    """A worker-side store for one Django database (``connections[alias].settings_dict``)."""
-    return driver_for(vendor).Store(settings_dict, **options)
-
-
-__all__ = ["ClaimFilter", "ClaimedJob", "Completion", "NewJob", "Store", "WorkerInfo"]
+__all__ = ["CONTROL", "JOBS", "SCHEDULES", "Listener", "Session", "Store", "store_for"]

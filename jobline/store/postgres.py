@@ -10,34 +10,31 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from jobline.pipelines.advance import (
-    RunUpdate,
-    advance_runs,
-    after_completion,
-    arun_plan,
-    finished_runs,
-    run_updates_json,
-)
-from jobline.store.base import (
+from jobline.core.pipelines import plan
+from jobline.core.pipelines.plan import Advanced, RunUpdate, run_updates_json
+from jobline.core.pipelines.spec import PipelineSpec
+from jobline.core.states import FINISHED, after_lost
+from jobline.core.values import (
     ClaimedJob,
     ClaimFilter,
     Completion,
     HeartbeatReply,
     NewJob,
+    ScheduleOutlook,
     WorkerInfo,
     batched,
 )
+from jobline.store.port import CONTROL, JOBS, arun_plan, run_plan
+from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.store")
-
-JOBS_CHANNEL = "jobline_jobs"  #: notified (by a trigger) whenever jobs are inserted
-CONTROL_CHANNEL = "jobline_control"  #: notified on terminate and queue pause/resume
 BATCH_ROWS = 5000  #: rows per INSERT statement
 
 # The batch travels as one JSON document: cheaper to build and to bind than nine arrays.
@@ -94,13 +91,10 @@ SET status = v.status,
     finished_at = CASE WHEN v.status = 'queued' THEN NULL ELSE now() END,
     run_at = CASE WHEN v.status = 'queued' THEN now() + v.delay * interval '1 second'
                   ELSE j.run_at END,
-    -- a kafka message the broker acknowledged is with its executors now (jobline.dispatch)
-    dispatch = CASE WHEN j.type = 'kafka' AND v.status = 'succeeded'
-                         AND v.outputs::jsonb @> '{"sent": true}' THEN 'delivered'
-                    ELSE j.dispatch END,
+    dispatch = COALESCE(v.dispatch, j.dispatch),
     worker_id = NULL
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[])
-    AS v(id, status, outputs, error, tb, delay)
+FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[],
+    %s::text[]) AS v(id, status, outputs, error, tb, delay, dispatch)
 WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
 """
 # For a batch with pipeline steps: which completions applied, to advance their runs.
@@ -131,31 +125,49 @@ CANCEL_REQUESTED = """
 SELECT id FROM jobline_job WHERE worker_id = %s AND status = 'running' AND cancel_requested
 """
 
-# Jobs whose worker's lease has lapsed go back to the queue; the lost attempt counts.
-RESCUE_LOST = """
-UPDATE jobline_job
-SET status = CASE WHEN cancel_requested THEN 'cancelled'
-                  WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-    error = 'worker lost: its lease expired while attempt ' || attempts || ' was running',
-    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN now() END,
-    worker_id = NULL, run_at = now()
+# Running jobs whose worker's lease has lapsed; jobline.core.states.after_lost decides.
+LOST = """
+SELECT id, attempts, max_attempts, cancel_requested, pipeline_run_id FROM jobline_job
 WHERE status = 'running'
   AND (worker_id IS NULL OR worker_id NOT IN (
       SELECT id FROM jobline_worker WHERE lease_expires_at > now()))
-RETURNING id, status, pipeline_run_id
+FOR UPDATE SKIP LOCKED
+"""
+RESCUE = """
+UPDATE jobline_job j
+SET status = v.status,
+    error = 'worker lost: its lease expired while attempt ' || j.attempts || ' was running',
+    finished_at = CASE WHEN v.status = 'queued' THEN NULL ELSE now() END,
+    worker_id = NULL, run_at = now()
+FROM unnest(%s::bigint[], %s::text[]) AS v(id, status)
+WHERE j.id = v.id
 """
 
 DELETE_DEAD_WORKERS = "DELETE FROM jobline_worker WHERE lease_expires_at <= now()"
 
+# The earliest pending run (from the partial index), and the schedules waiting for their job.
+SCHEDULE_OUTLOOK = """
+SELECT (SELECT MIN(next_run_at) FROM jobline_schedule WHERE is_active),
+    COUNT(s.id),
+    COUNT(s.id) FILTER (WHERE j.id IS NULL OR j.status = ANY(%s::text[])),
+    clock_timestamp()
+FROM jobline_schedule s LEFT JOIN jobline_job j ON j.id = s.last_job_id
+WHERE s.is_active AND s.reschedule_after_finish AND s.next_run_at IS NULL
+"""
+ADVANCE_SCHEDULE = """
+UPDATE jobline_schedule
+SET next_run_at = %s, last_run_at = %s, last_job_id = %s, run_count = %s, is_active = %s
+WHERE id = %s
+"""
 
-def insert_jobs(cursor: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
-    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows.
+
+def insert_jobs(conn: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+    """Insert jobs on a psycopg connection; returns ``(id, idempotency_key)`` of new rows.
 
     Rows may be a lazy iterable: batches are sent in pipeline mode, so the server inserts
     one batch while the next is validated here. Several batches need the caller's
     transaction to be all or nothing.
     """
-    conn = cursor.cursor.connection  # the psycopg connection under Django's wrapper
     sent = []
     with conn.pipeline():
         for chunk in batched(rows, BATCH_ROWS):
@@ -187,16 +199,6 @@ def _batch_json(chunk: list[NewJob]) -> str:
     return json.dumps(batch)
 
 
-def notify_control(cursor: Any) -> None:
-    """Wake every worker's control loop (after a terminate, pause or resume)."""
-    cursor.execute("SELECT pg_notify(%s, '')", [CONTROL_CHANNEL])
-
-
-def notify_jobs(cursor: Any) -> None:
-    """Wake idle workers: jobs were put back in the queue outside an insert."""
-    cursor.execute("SELECT pg_notify(%s, '')", [JOBS_CHANNEL])
-
-
 def conninfo(settings_dict: dict[str, Any]) -> str:
     """A libpq connection string from a Django ``DATABASES`` entry."""
     django_only = {"pool", "server_side_binding", "isolation_level", "assume_role", "context"}
@@ -211,57 +213,76 @@ def conninfo(settings_dict: dict[str, Any]) -> str:
     )
 
 
-class Store:
-    """The worker's connections: one for claims, one for writes, one that listens."""
+class PostgresListener:
+    """A connection that LISTENs; it reconnects with backoff when the server goes away."""
 
-    supports_listen = True
+    def __init__(self, dsn: str, channels: Iterable[str]):
+        self._dsn = dsn
+        self._events = {channel: asyncio.Event() for channel in channels}
+        self._task: asyncio.Task[None] | None = None
+        self._backoff = Backoff("LISTEN connection")
+        self.connected = asyncio.Event()
 
-    def __init__(self, settings_dict: dict[str, Any]):
-        self._conninfo = conninfo(settings_dict)
+    def event(self, channel: str) -> asyncio.Event:
+        return self._events[channel]
+
+    async def open(self) -> None:
+        """Start listening; returns once the first connection listens (or raises why not)."""
+        conn = await self._connect()
+        self._task = asyncio.create_task(self._run(conn), name="jobline-listen")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+        await conn.execute("; ".join(f"LISTEN {channel}" for channel in self._events))
+        self.connected.set()
+        return conn
+
+    async def _run(self, conn: psycopg.AsyncConnection[Any] | None) -> None:
+        while True:
+            try:
+                if conn is None:
+                    conn = await self._connect()
+                    self._backoff.succeeded()
+                    for event in self._events.values():  # changes meanwhile were not announced
+                        event.set()
+                async with conn:
+                    async for note in conn.notifies():
+                        self._events[note.channel].set()
+            except psycopg.OperationalError as exc:
+                self.connected.clear()
+                conn = None
+                await self._backoff.fail(exc)
+
+
+class PostgresSession:
+    """A worker's connections: one for claims, one for writes, one that listens."""
+
+    def __init__(self, dsn: str):
+        self._dsn = dsn
         self._claim_conn: psycopg.AsyncConnection[Any] | None = None
         self._write_conn: psycopg.AsyncConnection[Any] | None = None
         self._write_lock = asyncio.Lock()
-        self._wakeup = asyncio.Event()
-        self._control = asyncio.Event()
-        self._listener: asyncio.Task[None] | None = None
-        self._listen_conn: psycopg.AsyncConnection[Any] | None = None
+        self._listener = PostgresListener(dsn, (JOBS, CONTROL))
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+        return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
 
     async def open(self) -> None:
         self._claim_conn = await self._connect()
         self._write_conn = await self._connect()
-        self._listen_conn = await self._listen_connection()
-        self._listener = asyncio.create_task(self._listen(), name="jobline-listen")
+        await self._listener.open()
 
     async def close(self) -> None:
-        if self._listener:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-        for conn in (self._claim_conn, self._write_conn, self._listen_conn):
+        await self._listener.close()
+        for conn in (self._claim_conn, self._write_conn):
             if conn is not None:
                 await conn.close()
-
-    async def _listen_connection(self) -> psycopg.AsyncConnection[Any]:
-        conn = await self._connect()
-        await conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
-        return conn
-
-    async def _listen(self) -> None:
-        """Turn notifications into events; reconnect if the connection drops."""
-        while True:
-            try:
-                assert self._listen_conn is not None
-                async for note in self._listen_conn.notifies():
-                    (self._wakeup if note.channel == JOBS_CHANNEL else self._control).set()
-            except psycopg.OperationalError as exc:
-                log.warning("LISTEN connection lost (%s); reconnecting", exc)
-                await asyncio.sleep(1)
-                with contextlib.suppress(psycopg.OperationalError):
-                    self._listen_conn = await self._listen_connection()
-                self._wakeup.set()  # anything inserted meanwhile was not announced
 
     async def _write(self, sql: str, params: Any) -> list[Any]:
         assert self._write_conn is not None
@@ -297,7 +318,7 @@ class Store:
 
     async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
         assert self._claim_conn is not None
-        self._wakeup.clear()
+        self._listener.event(JOBS).clear()
         params = {
             **_filter_params(where),
             "tags": json.dumps(list(where.tags)),
@@ -329,6 +350,7 @@ class Store:
             [c.error for c in done],
             [c.traceback for c in done],
             [c.retry_in for c in done],
+            [c.dispatch for c in done],
             worker_id,
         )
         runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
@@ -338,8 +360,8 @@ class Store:
         # Pipeline steps: their runs advance (children enqueued) in the same transaction.
         assert self._write_conn is not None
         async with self._write_lock, self._write_conn.transaction():
-            plan = after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
-            await arun_plan(self._write_conn, plan)
+            steps = plan.after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
+            await arun_plan(self._write_conn, steps)
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         await self._write(PUT_BACK, (ids, worker_id))
@@ -347,12 +369,19 @@ class Store:
     async def rescue_lost(self) -> list[int]:
         assert self._write_conn is not None
         async with self._write_lock, self._write_conn.transaction():
-            cur = await self._write_conn.execute(RESCUE_LOST)
-            rows = await cur.fetchall()
+            cur = await self._write_conn.execute(LOST)
+            lost = await cur.fetchall()
+            if lost:
+                statuses = [
+                    after_lost(attempt=a, max_attempts=m, cancel_requested=c).value
+                    for _, a, m, c, _ in lost
+                ]
+                await self._write_conn.execute(RESCUE, ([r[0] for r in lost], statuses))
+                rows = [(r[0], st, r[4]) for r, st in zip(lost, statuses, strict=True)]
+                if runs := plan.finished_runs(rows):  # steps out of attempts move runs on
+                    await arun_plan(self._write_conn, plan.advance_runs(PIPELINE_SQL, runs))
             await self._write_conn.execute(DELETE_DEAD_WORKERS)
-            if runs := finished_runs(rows):  # steps out of attempts move their runs on
-                await arun_plan(self._write_conn, advance_runs(PIPELINE_SQL, runs))
-        return [r[0] for r in rows]
+        return [r[0] for r in lost]
 
     async def next_due_in(self, where: ClaimFilter) -> float | None:
         assert self._claim_conn is not None
@@ -361,14 +390,14 @@ class Store:
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
+            await asyncio.wait_for(self._listener.event(JOBS).wait(), timeout)
 
     def control_event(self) -> asyncio.Event:
-        return self._control
+        return self._listener.event(CONTROL)
 
 
 class PipelineSQL:
-    """The statements that advance pipeline runs (``jobline.pipelines.advance.Dialect``)."""
+    """The statements that advance pipeline runs (``jobline.core.pipelines.plan.Dialect``)."""
 
     LOCK_RUNS = """
     SELECT id, status, definition::text, inputs::text, step_states::text
@@ -413,6 +442,82 @@ class PipelineSQL:
 
 
 PIPELINE_SQL = PipelineSQL()
+
+
+class PostgresStore:
+    """The queue's tables on PostgreSQL (see :class:`jobline.store.port.Store`)."""
+
+    name = "postgresql"
+    supports_listen = True
+    supports_skip_locked = True
+    supports_returning = True
+    supports_pipelines = True
+
+    def __init__(self, settings_dict: dict[str, Any]):
+        self.dsn = conninfo(settings_dict)
+
+    def session(self) -> PostgresSession:
+        return PostgresSession(self.dsn)
+
+    def listener(self, channels: Iterable[str]) -> PostgresListener:
+        return PostgresListener(self.dsn, channels)
+
+    def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+        return insert_jobs(connection, rows)
+
+    def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
+        rows = connection.execute(
+            "SELECT idempotency_key, id FROM jobline_job WHERE idempotency_key = ANY(%s)",
+            [list(keys)],
+        ).fetchall()
+        return dict(rows)
+
+    def notify(self, connection: Any, channel: str) -> None:
+        connection.execute("SELECT pg_notify(%s, '')", [channel])
+
+    def now(self, connection: Any) -> datetime:
+        """The database's clock, shared by every host."""
+        return connection.execute("SELECT clock_timestamp()").fetchone()[0]
+
+    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
+        return run_plan(connection, plan.lock_runs(PIPELINE_SQL, ids))
+
+    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced:
+        return run_plan(connection, plan.advance_runs(PIPELINE_SQL, ids))
+
+    def start_run(self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any) -> Advanced:
+        return run_plan(connection, plan.start_run(PIPELINE_SQL, run_id, spec, inputs))
+
+    def lock_for_write(self, connection: Any) -> None:
+        """Row locks (``FOR UPDATE``) do it here."""
+
+    def schedule_writes(self, connection: Any, *, durable: bool) -> None:
+        """In the transaction: the schedule trigger wakes nobody for the scheduler's own writes.
+
+        Not ``durable``: the commit does not wait for the WAL flush. A crash may then lose the
+        transaction whole (job, history, advance), and the run fires again after the restart,
+        but never after a worker started the job: its claim commits later and flushes this
+        commit with it. Runs are enqueued milliseconds sooner on slow disks.
+        """
+        connection.execute(
+            "SELECT set_config('jobline.firing', 'on', true),"
+            " set_config('synchronous_commit', %s, true)",
+            ["on" if durable else "off"],
+        )
+
+    def schedule_outlook(self, connection: Any) -> ScheduleOutlook:
+        finished = [s.value for s in FINISHED]
+        row = connection.execute(SCHEDULE_OUTLOOK, [finished]).fetchone()
+        next_due, waiting, ready, now = row
+        return ScheduleOutlook(now=now, next_due=next_due, waiting=waiting > 0, rearm=ready > 0)
+
+    def advance_schedules(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany(ADVANCE_SCHEDULE, rows)
+
+    def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None:
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE jobline_job SET schedule_id = %s WHERE id = %s", links)
 
 
 def _filter_params(where: ClaimFilter) -> dict[str, Any]:

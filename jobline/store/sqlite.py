@@ -8,31 +8,29 @@ on the jobs table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from jobline.pipelines.advance import (
-    RunUpdate,
-    advance_runs,
-    after_completion,
-    finished_runs,
-    run_plan,
-    run_updates_json,
-)
-from jobline.store.base import (
+from jobline.core.pipelines import plan
+from jobline.core.pipelines.plan import Advanced, RunUpdate, run_updates_json
+from jobline.core.pipelines.spec import PipelineSpec
+from jobline.core.states import FINISHED, after_lost
+from jobline.core.values import (
     ClaimedJob,
     ClaimFilter,
     Completion,
     HeartbeatReply,
     NewJob,
+    ScheduleOutlook,
     WorkerInfo,
     batched,
-    utc_text,
 )
+from jobline.store.port import run_plan
 
 T = TypeVar("T")
 
@@ -42,7 +40,7 @@ INSERT_COLUMNS = (
     "type, queue, priority, status, inputs, error, traceback, attempts, max_attempts, timeout,"
     " requires, idempotency_key, run_at, created_at, cancel_requested"
 )
-ROW_PLACEHOLDERS = "(%s, %s, %s, 'queued', %s, '', '', 0, %s, %s, %s, %s, %s, %s, 0)"
+ROW_PLACEHOLDERS = "(?, ?, ?, 'queued', ?, '', '', 0, ?, ?, ?, ?, ?, ?, 0)"
 PARAMS_PER_ROW = 10
 ROWS_PER_STATEMENT = 3000  # under SQLite's 32,766 host parameters
 
@@ -80,9 +78,7 @@ SET status = :status, outputs = :outputs, error = :error, traceback = :tb,
     finished_at = CASE WHEN :status = 'queued' THEN NULL ELSE :now END,
     run_at = CASE WHEN :status = 'queued' THEN :retry_at ELSE run_at END,
     -- a kafka message the broker acknowledged is with its executors now (jobline.dispatch)
-    dispatch = CASE WHEN type = 'kafka' AND :status = 'succeeded'
-                         AND json_extract(:outputs, '$.sent') THEN 'delivered'
-                    ELSE dispatch END,
+    dispatch = COALESCE(:dispatch, dispatch),
     worker_id = NULL
 WHERE id = :id AND worker_id = :worker AND status = 'running'
 """
@@ -94,17 +90,33 @@ UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = N
 WHERE id IN (SELECT value FROM json_each(?)) AND worker_id = ? AND status = 'running'
 """
 
-RESCUE_LOST = """
-UPDATE jobline_job
-SET status = CASE WHEN cancel_requested THEN 'cancelled'
-                  WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-    error = 'worker lost: its lease expired while attempt ' || attempts || ' was running',
-    finished_at = CASE WHEN cancel_requested OR attempts >= max_attempts THEN :now END,
-    worker_id = NULL, run_at = :now
+# Running jobs whose worker's lease has lapsed; jobline.core.states.after_lost decides.
+LOST = """
+SELECT id, attempts, max_attempts, cancel_requested, pipeline_run_id FROM jobline_job
 WHERE status = 'running'
   AND (worker_id IS NULL OR worker_id NOT IN (
       SELECT id FROM jobline_worker WHERE lease_expires_at > :now))
-RETURNING id, status, pipeline_run_id
+"""
+RESCUE = """
+UPDATE jobline_job
+SET status = :status,
+    error = 'worker lost: its lease expired while attempt ' || attempts || ' was running',
+    finished_at = CASE WHEN :status = 'queued' THEN NULL ELSE :now END,
+    worker_id = NULL, run_at = :now
+WHERE id = :id
+"""
+
+SCHEDULE_OUTLOOK = """
+SELECT (SELECT MIN(next_run_at) FROM jobline_schedule WHERE is_active),
+    COUNT(s.id),
+    COUNT(CASE WHEN j.id IS NULL OR j.status IN (SELECT value FROM json_each(?)) THEN 1 END)
+FROM jobline_schedule s LEFT JOIN jobline_job j ON j.id = s.last_job_id
+WHERE s.is_active AND s.reschedule_after_finish AND s.next_run_at IS NULL
+"""
+ADVANCE_SCHEDULE = """
+UPDATE jobline_schedule
+SET next_run_at = ?, last_run_at = ?, last_job_id = ?, run_count = ?, is_active = ?
+WHERE id = ?
 """
 
 
@@ -112,8 +124,13 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def insert_jobs(cursor: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
-    """Insert jobs on the caller's cursor; returns ``(id, idempotency_key)`` of new rows.
+def utc_text(dt: datetime) -> str:
+    """A UTC datetime as SQLite text, in the format Django writes (sortable as text)."""
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def insert_jobs(db: sqlite3.Connection, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+    """Insert jobs on the caller's connection; returns ``(id, idempotency_key)`` of new rows.
 
     Several statements need the caller's transaction to be all or nothing.
     """
@@ -136,31 +153,73 @@ def insert_jobs(cursor: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | No
                 run_at,
                 created,
             )
-        cursor.execute(
+        inserted += db.execute(
             f"INSERT INTO jobline_job ({INSERT_COLUMNS}) VALUES "
             + ", ".join([ROW_PLACEHOLDERS] * len(chunk))
             + " ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
             params,
-        )
-        inserted += cursor.fetchall()
+        ).fetchall()
     return inserted
 
 
-def notify_control(cursor: Any) -> None:
-    """SQLite workers poll; the next heartbeat sees the change."""
+def connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection of our own: autocommit (we BEGIN ourselves), WAL, waits for the write lock."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    return db
 
 
-def notify_jobs(cursor: Any) -> None:
-    """SQLite workers poll ``data_version``; the commit itself wakes them."""
+class SqliteListener:
+    """SQLite has no LISTEN: ``PRAGMA data_version`` on a connection of our own changes when
+    any other connection commits, so a short poll of it wakes every channel."""
+
+    def __init__(self, path: str, channels: Iterable[str]):
+        self._path = path
+        self._events = {channel: asyncio.Event() for channel in channels}
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobline-sqlite-watch")
+        self._task: asyncio.Task[None] | None = None
+
+    def event(self, channel: str) -> asyncio.Event:
+        return self._events[channel]
+
+    async def _call(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._thread, fn)
+
+    async def open(self) -> None:
+        db = await self._call(lambda: connect(self._path, 1000))
+        seen = await self._call(lambda: db.execute("PRAGMA data_version").fetchone()[0])
+        self._task = asyncio.create_task(self._watch(db, seen), name="jobline-sqlite-watch")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._thread.shutdown(wait=False)
+
+    async def _watch(self, db: sqlite3.Connection, seen: int) -> None:
+        try:
+            while True:
+                await asyncio.sleep(POLL_SECONDS)
+                with contextlib.suppress(sqlite3.Error):  # locked or gone: the next look tells
+                    version = await self._call(
+                        lambda: db.execute("PRAGMA data_version").fetchone()[0]
+                    )
+                    if version != seen:
+                        seen = version
+                        for event in self._events.values():
+                            event.set()
+        finally:
+            await self._call(db.close)
 
 
-class Store:
+class SqliteSession:
     """A worker's SQLite connection, driven from one dedicated thread."""
 
-    supports_listen = False
-
-    def __init__(self, settings_dict: dict[str, Any], *, busy_timeout_ms: int = 10_000):
-        self._path = str(settings_dict["NAME"])
+    def __init__(self, path: str, *, busy_timeout_ms: int = 10_000):
+        self._path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobline-sqlite")
         self._db: sqlite3.Connection | None = None
@@ -173,14 +232,9 @@ class Store:
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
 
     async def open(self) -> None:
-        def connect() -> sqlite3.Connection:
-            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(f"PRAGMA busy_timeout={self._busy_timeout_ms}")
-            return db
-
-        self._db = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+        self._db = await asyncio.get_running_loop().run_in_executor(
+            self._thread, connect, self._path, self._busy_timeout_ms
+        )
 
     async def close(self) -> None:
         if self._db is not None:
@@ -291,6 +345,7 @@ class Store:
                 "now": now_text,
                 "worker": worker_id,
                 "retry_at": utc_text(now + timedelta(seconds=c.retry_in)),
+                "dispatch": c.dispatch,
             }
             for c in done
         ]
@@ -307,7 +362,7 @@ class Store:
             try:
                 db.executemany(COMPLETE, plain)
                 if steps:  # pipeline steps: their runs advance in this same transaction
-                    added = run_plan(db, after_completion(PIPELINE_SQL, runs, steps)).inserted
+                    added = run_plan(db, plan.after_completion(PIPELINE_SQL, runs, steps)).inserted
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -327,10 +382,15 @@ class Store:
         def rescue(db: sqlite3.Connection) -> list[int]:
             db.execute("BEGIN IMMEDIATE")
             try:
-                rows = db.execute(RESCUE_LOST, {"now": now}).fetchall()
+                lost = db.execute(LOST, {"now": now}).fetchall()
+                rows = [
+                    (job_id, after_lost(attempt=a, max_attempts=m, cancel_requested=c).value, run)
+                    for job_id, a, m, c, run in lost
+                ]
+                db.executemany(RESCUE, [{"id": i, "status": st, "now": now} for i, st, _ in rows])
                 db.execute("DELETE FROM jobline_worker WHERE lease_expires_at <= ?", (now,))
-                if runs := finished_runs(rows):  # steps out of attempts move their runs on
-                    run_plan(db, advance_runs(PIPELINE_SQL, runs))
+                if runs := plan.finished_runs(rows):  # steps out of attempts move their runs on
+                    run_plan(db, plan.advance_runs(PIPELINE_SQL, runs))
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
@@ -368,7 +428,7 @@ class Store:
 
 
 class PipelineSQL:
-    """The statements that advance pipeline runs (``jobline.pipelines.advance.Dialect``).
+    """The statements that advance pipeline runs (``jobline.core.pipelines.plan.Dialect``).
 
     Lists travel as JSON; JSON values inside them are JSON text, so ``->>`` returns them as
     stored text. The runs are "locked" by a write: it takes SQLite's write lock at once.
@@ -439,3 +499,76 @@ class PipelineSQL:
 
 
 PIPELINE_SQL = PipelineSQL()
+
+
+def _text(value: Any) -> Any:
+    return utc_text(value) if isinstance(value, datetime) else value
+
+
+class SqliteStore:
+    """The queue's tables in an SQLite file (see :class:`jobline.store.port.Store`).
+
+    One writer at a time: a transaction that means to write takes the database's write lock
+    first (``lock_for_write``), so concurrent schedulers and workers queue up, not collide.
+    """
+
+    name = "sqlite"
+    supports_listen = False
+    supports_skip_locked = False
+    supports_returning = True
+    supports_pipelines = True
+
+    def __init__(self, settings_dict: dict[str, Any]):
+        self.path = str(settings_dict["NAME"])
+
+    def session(self) -> SqliteSession:
+        return SqliteSession(self.path)
+
+    def listener(self, channels: Iterable[str]) -> SqliteListener:
+        return SqliteListener(self.path, channels)
+
+    def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+        return insert_jobs(connection, rows)
+
+    def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
+        rows = connection.execute(
+            "SELECT idempotency_key, id FROM jobline_job"
+            " WHERE idempotency_key IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(keys)),),
+        ).fetchall()
+        return dict(rows)
+
+    def notify(self, connection: Any, channel: str) -> None:
+        """Listeners poll ``data_version``: the commit itself wakes them."""
+
+    def now(self, connection: Any) -> datetime:
+        return _now()
+
+    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
+        return run_plan(connection, plan.lock_runs(PIPELINE_SQL, ids))
+
+    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced:
+        return run_plan(connection, plan.advance_runs(PIPELINE_SQL, ids))
+
+    def start_run(self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any) -> Advanced:
+        return run_plan(connection, plan.start_run(PIPELINE_SQL, run_id, spec, inputs))
+
+    def lock_for_write(self, connection: Any) -> None:
+        """A write takes SQLite's one write lock, even one that changes nothing."""
+        connection.execute("UPDATE jobline_schedule SET id = id WHERE 0")
+
+    def schedule_writes(self, connection: Any, *, durable: bool) -> None:
+        """No triggers to quiet: schedulers see commits through ``data_version``."""
+
+    def schedule_outlook(self, connection: Any) -> ScheduleOutlook:
+        finished = json.dumps([s.value for s in FINISHED])
+        next_due, waiting, ready = connection.execute(SCHEDULE_OUTLOOK, (finished,)).fetchone()
+        if isinstance(next_due, str):  # SQLite keeps UTC datetimes as text
+            next_due = datetime.fromisoformat(next_due).replace(tzinfo=UTC)
+        return ScheduleOutlook(now=_now(), next_due=next_due, waiting=waiting > 0, rearm=ready > 0)
+
+    def advance_schedules(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        connection.executemany(ADVANCE_SCHEDULE, [tuple(map(_text, row)) for row in rows])
+
+    def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None:
+        connection.executemany("UPDATE jobline_job SET schedule_id = ? WHERE id = ?", links)

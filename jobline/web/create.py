@@ -15,12 +15,13 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 
-from jobline.api.models import Template, TemplateDisabled
-from jobline.definitions import JobType, registry
-from jobline.enqueuing import enqueue
+from jobline.core.jobtypes import JobType, registry
 from jobline.exceptions import InputsError, UnknownJobType
-from jobline.models import Job
+from jobline.models import Job, Template
 from jobline.redact import masked_inputs, unmasked
+from jobline.services import templates
+from jobline.services.enqueue import enqueue
+from jobline.services.templates import TemplateDisabled
 from jobline.web.base import action, flash, page, render
 
 MAX_BODY = 1_000_000
@@ -181,7 +182,7 @@ def create_job(request: HttpRequest) -> HttpResponse:
     try:
         with transaction.atomic():
             if template is not None:
-                job = template.enqueue(inputs, **options)
+                job = templates.start(template, inputs, **options)
             else:
                 job = enqueue(jt, inputs, **options)
     except InputsError as exc:

@@ -3,15 +3,11 @@
 Where the changes come from: a poll of the jobs table, cheap because each of its queries
 follows an index (new ids by primary key, the running set by status, what finished since
 the last look by the partial ``finished_at`` index of migration 0006). It runs every
-``POLL_SECONDS`` while anyone is watching, and at once when woken:
-
-* PostgreSQL: ``LISTEN`` on the channels the queue already notifies (``jobline_jobs`` when
-  jobs are inserted or queued again, ``jobline_control`` on terminate), so new and
-  terminated jobs show without waiting. The worker's claims and completions notify nobody:
-  a NOTIFY per claim and per completion (a trigger) halved the drain rate, because every
-  notifying commit in a cluster takes one global lock.
-* SQLite: ``PRAGMA data_version`` says whether another connection committed; the queries
-  run only then.
+``POLL_SECONDS`` while anyone is watching, and at once when the store's listener wakes it
+(``jobline_jobs`` when jobs are inserted or queued again, ``jobline_control`` on terminate),
+so new and terminated jobs show without waiting. The worker's claims and completions notify
+nobody: a NOTIFY per claim and per completion (a trigger) halved the drain rate on
+PostgreSQL, because every notifying commit in a cluster takes one global lock.
 
 A job finished and retried by hand shows as ``queued`` if it finished in the last
 ``LAG``, else when it starts again. One :class:`Hub` per process (and event loop) polls
@@ -34,22 +30,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-import psycopg
 from asgiref.sync import sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
 from jobline.api.auth import public_read, user_can_read
-from jobline.api.models import ApiToken
-from jobline.models import Job
-from jobline.store.postgres import CONTROL_CHANNEL, JOBS_CHANNEL, conninfo
+from jobline.models import ApiToken, Job
+from jobline.services import database
+from jobline.store import CONTROL, JOBS, Listener
 
 log = logging.getLogger("jobline.events")
 T = TypeVar("T")
 
 POLL_SECONDS = 0.5  #: between looks at the jobs table while anyone watches
-BURST_SECONDS = 0.1  #: PostgreSQL: notifications this close together wake the poll once
+BURST_SECONDS = 0.1  #: wake-ups this close together wake the poll once
 MAX_PER_TICK = 500  #: beyond this, streams get one ``overflow`` event for the tick instead
 MAX_BACKLOG = 2000  #: events a slow stream may have waiting before it gets ``overflow``
 LAG = timedelta(seconds=2)  #: completions may commit out of order by this much
@@ -84,7 +79,7 @@ class Change:
 def event_for(change: Change, row: dict[str, Any]) -> dict[str, Any]:
     """The event sent for one change: its kind, and the job as it is now."""
     kind = {"running": "started"}.get(change.status, change.status)
-    # operations.cancel_jobs marks queued jobs "terminated on request", running ones
+    # actions.cancel_jobs marks queued jobs "terminated on request", running ones
     # cancel_requested; anything else cancelled it (a pipeline, a report).
     if kind == "cancelled" and (row["cancel_requested"] or row["error"] == "terminated on request"):
         kind = "terminated"
@@ -140,31 +135,18 @@ class Stream:
         return out
 
 
-class _Wakeups:
-    """PostgreSQL: a connection that LISTENs to the queue's own channels."""
-
-    def __init__(self, settings_dict: dict[str, Any]):
-        self._conninfo = conninfo(settings_dict)
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-
-    async def open(self) -> None:
-        self._conn = await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
-        await self._conn.execute(f"LISTEN {JOBS_CHANNEL}; LISTEN {CONTROL_CHANNEL}")
-
-    async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-
-    async def wait(self, timeout: float) -> None:
-        """Return after ``timeout`` seconds, or soon after a notification: a burst of them
-        (many small enqueues) counts once, so the poll runs at most ~10 times a second."""
-        assert self._conn is not None
-        woken = False
-        async for _ in self._conn.notifies(timeout=timeout, stop_after=1):
-            woken = True
-        if woken:
-            async for _ in self._conn.notifies(timeout=BURST_SECONDS):
-                pass
+async def _wait(listener: Listener, timeout: float) -> None:
+    """Return after ``timeout`` seconds, or soon after a wake-up: a burst of them (many small
+    enqueues) counts once, so the poll runs at most ~10 times a second."""
+    events = [listener.event(JOBS), listener.event(CONTROL)]
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in waits:
+        task.cancel()
+    if done:
+        await asyncio.sleep(BURST_SECONDS)
+    for event in events:
+        event.clear()
 
 
 class _Poll:
@@ -172,30 +154,17 @@ class _Poll:
 
     def __init__(self, alias: str):
         self.alias = alias
-        self.sqlite = connections[alias].vendor == "sqlite"
-        self.version = -1
         self.max_id = 0
         self.running: set[int] = set()
         self.finished: dict[int, datetime] = {}  #: recently finished id -> finished_at
         self.since: datetime | None = None
         self.flooded = False  #: more finished since the last look than a tick reports
 
-    def _changed(self) -> bool:
-        """SQLite: whether another connection committed since the last look."""
-        if not self.sqlite:
-            return True
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute("PRAGMA data_version")
-            version = cursor.fetchone()[0]
-        changed, self.version = version != self.version, version
-        return changed
-
     def _jobs(self):
         return Job.objects.using(self.alias)
 
     def prime(self) -> None:
         """Start from the current state: what exists now is not news."""
-        self._changed()
         self.max_id = self._jobs().order_by("-id").values_list("id", flat=True).first() or 0
         self.running = set(self._jobs().filter(status="running").values_list("id", flat=True))
         finished = self._jobs().filter(finished_at__isnull=False).order_by("-finished_at")
@@ -229,8 +198,6 @@ class _Poll:
             self.finished = {i: at for i, at in self.finished.items() if at >= horizon}
 
     def poll(self) -> list[Change]:
-        if not self._changed():
-            return []
         out: list[Change] = []
         newer = self._jobs().filter(id__gt=self.max_id).order_by("id")
         new = list(newer.values_list("id", flat=True)[: MAX_PER_TICK + 1])
@@ -310,11 +277,10 @@ class Hub:
 
     async def _listen_until_idle(self, *, resync: bool) -> None:
         poll = _Poll(self.alias)
-        await self._db(poll.prime)
-        wakeups = None if poll.sqlite else _Wakeups(connections[self.alias].settings_dict)
+        listener = database.store(self.alias).listener((JOBS, CONTROL))
+        await listener.open()  # first: what changes after the look below wakes it
         try:
-            if wakeups is not None:
-                await wakeups.open()
+            await self._db(poll.prime)
             self.ready.set()
             if resync:  # back after an error: what happened meanwhile was not seen
                 self._broadcast(sse("resync", {}), None)
@@ -330,14 +296,10 @@ class Hub:
                     idle_since = loop.time()
                 elif loop.time() - idle_since > LINGER_SECONDS:
                     return
-                if wakeups is None:
-                    await asyncio.sleep(POLL_SECONDS)
-                else:
-                    await wakeups.wait(POLL_SECONDS)
+                await _wait(listener, POLL_SECONDS)
         finally:
             self.ready.clear()
-            if wakeups is not None:
-                await wakeups.close()
+            await listener.close()
             await self._db(self._close_connection)
 
     async def _publish(self, changes: list[Change], *, flooded: bool = False) -> None:

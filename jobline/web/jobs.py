@@ -14,12 +14,12 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 
-from jobline import operations
+from jobline.core.jobtypes import registry
 from jobline.core.states import FINISHED, JobStatus
-from jobline.definitions import registry
 from jobline.models import Job, Queue
+from jobline.models.schedules import Schedule
 from jobline.redact import masked_inputs
-from jobline.scheduler.models import Schedule
+from jobline.services import actions
 from jobline.web.base import action, flash, page, render
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -273,10 +273,10 @@ def jobs_bulk(request: HttpRequest) -> HttpResponse:
     filters = Filters.parse(request.POST)
     what = request.POST.get("action")
     if what == "terminate":
-        n = operations.cancel_jobs(_bulk_jobs(filters, what))
+        n = actions.cancel_jobs(_bulk_jobs(filters, what))
         flash(request, f"Terminated {n} job{'s' * (n != 1)} (running ones stop within seconds).")
     elif what == "retry":
-        n = operations.retry_jobs(_bulk_jobs(filters, what))
+        n = actions.retry_jobs(_bulk_jobs(filters, what))
         flash(request, f"Queued {n} finished job{'s' * (n != 1)} again.")
     else:
         flash(request, "Unknown action.", "error")
@@ -350,7 +350,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @action
 def job_terminate(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=pk)
-    if operations.cancel_jobs([job.id]):
+    if actions.cancel_jobs([job.id]):
         running = job.status == JobStatus.RUNNING
         flash(request, f"Job {pk} {'is being stopped' if running else 'was terminated'}.")
     else:
@@ -361,7 +361,7 @@ def job_terminate(request: HttpRequest, pk: int) -> HttpResponse:
 @action
 def job_retry(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=pk)
-    if operations.retry_jobs([job.id]):
+    if actions.retry_jobs([job.id]):
         flash(request, f"Job {pk} is queued again.")
     else:
         flash(request, f"Job {pk} is {job.status}: only finished jobs can be retried.", "error")

@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 
 from jobline.core.pipelines import RunStatus
-from jobline.pipelines import PipelineRunError
-from jobline.pipelines import registry as pipelines
-from jobline.pipelines.models import PipelineDefinition, PipelineRun
+from jobline.exceptions import PipelineRunError
+from jobline.models import PipelineDefinition, PipelineRun
+from jobline.pipelines import pipelines
 from jobline.web import graph
 from jobline.web.base import action, flash, page, render
 from jobline.web.jobs import cursor_param, keyset_page

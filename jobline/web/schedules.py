@@ -21,12 +21,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from jobline.core.jobtypes import registry
 from jobline.core.schedules import Kind, ScheduleError, Timing, default_start_at
-from jobline.definitions import registry
 from jobline.exceptions import InputsError
+from jobline.models.schedules import KIND_CHOICES, MISFIRE_CHOICES, Schedule, ScheduleRun
 from jobline.redact import masked_inputs, unmasked
-from jobline.scheduler import firing
-from jobline.scheduler.models import KIND_CHOICES, MISFIRE_CHOICES, Schedule, ScheduleRun
+from jobline.services import firing
 from jobline.web.base import action, flash, page, render
 from jobline.web.create import startable_types, type_info
 

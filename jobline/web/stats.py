@@ -17,8 +17,8 @@ from django.db.models import Count, F, Func, IntegerField, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from jobline.core.jobtypes import registry
 from jobline.core.states import JobStatus
-from jobline.definitions import registry
 from jobline.models import Job, Queue, Worker
 
 

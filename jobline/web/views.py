@@ -13,7 +13,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from jobline import operations
+from jobline.services import actions
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
 
@@ -62,7 +62,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @action
 def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
-    operations.pause_queue(name)
+    actions.pause_queue(name)
     stats.clear_cache()
     flash(request, f"Queue {name} is paused: workers take no new jobs from it.")
     return _back(request)
@@ -70,7 +70,7 @@ def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
 
 @action
 def queue_resume(request: HttpRequest, name: str) -> HttpResponse:
-    operations.resume_queue(name)
+    actions.resume_queue(name)
     stats.clear_cache()
     flash(request, f"Queue {name} is running again.")
     return _back(request)

@@ -11,11 +11,11 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from jobline.core.jobtypes import JobContext, JobType, _current
 from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
-from jobline.definitions import JobContext, JobType, _current
+from jobline.core.values import ClaimedJob, Completion
 from jobline.exceptions import Fail, Retry
-from jobline.store.base import ClaimedJob, Completion
 
 SyncCall = Callable[[Callable[..., Any], Any], Any]
 
@@ -58,12 +58,13 @@ async def run_attempt(
             # A thread cannot be stopped: on timeout its result is discarded.
             async with asyncio.timeout(job.timeout):
                 result = await future
-        outputs = None if result is None else json.dumps(job_type.outputs.to_json(result))
+        data = None if result is None else job_type.outputs.to_json(result)
         return Completion(
             id=job.id,
             status=JobStatus.SUCCEEDED,
-            outputs=outputs,
+            outputs=None if data is None else json.dumps(data),
             pipeline_run_id=job.pipeline_run_id,
+            dispatch="delivered" if job_type.delivered(data) else None,
         )
     except TimeoutError:
         return failed(job, job_type, Outcome.TIMEOUT, f"timed out after {job.timeout} s", "")

@@ -7,10 +7,10 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections
 
 from jobline import conf
-from jobline.store import open_store
+from jobline.services import database
 from jobline.worker.worker import Worker, WorkerOptions
 
 
@@ -38,9 +38,8 @@ def options_from_settings(**overrides: Any) -> WorkerOptions:
 
 
 def build_worker(using: str = DEFAULT_DB_ALIAS, **overrides: Any) -> Worker:
-    connection = connections[using]
-    store = open_store(connection.settings_dict, connection.vendor)
-    return Worker(store, options_from_settings(**overrides), sync_call=django_sync_call)
+    session = database.store(using).session()
+    return Worker(session, options_from_settings(**overrides), sync_call=django_sync_call)
 
 
 def install_signal_handlers(worker: Worker) -> None:

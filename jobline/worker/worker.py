@@ -20,9 +20,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from jobline.core.jobtypes import Registry, registry
 from jobline.core.states import JobStatus, Outcome
-from jobline.definitions import Registry, registry
-from jobline.store.base import ClaimedJob, ClaimFilter, Completion, Store, WorkerInfo
+from jobline.core.values import ClaimedJob, ClaimFilter, Completion, WorkerInfo
+from jobline.store import Session
 from jobline.worker import resources
 from jobline.worker.executor import SyncCall, failed, plain_sync_call, run_attempt
 from jobline.worker.stats import WorkerStats
@@ -57,7 +58,7 @@ class WorkerOptions:
 class Worker:
     def __init__(
         self,
-        store: Store,
+        store: Session,
         options: WorkerOptions = WorkerOptions(),
         *,
         types: Registry = registry,

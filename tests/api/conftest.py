@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from jobline.api.models import ApiToken
+from jobline.models.api import ApiToken
 
 BASE = "/api/v1"
 

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 
-from jobline.api.models import ApiToken, hash_token
+from jobline.models.api import ApiToken, hash_token
 from jobline.cli.main import main
 from jobline.models import Job
 from tests.api.conftest import Api

@@ -10,7 +10,7 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 import jobline
-from jobline import operations
+from jobline.services import actions
 from jobline.api.jobs import page
 from jobline.api.schemas import JobQuery
 from jobline.models import Job
@@ -81,9 +81,9 @@ def test_bulk_actions_are_one_statement_whatever_they_match(alias):
     jobline.enqueue("noop", using=alias)
     selection = Job.objects.using(alias).filter(queue="bulk")
     with CaptureQueriesContext(connections[alias]) as captured:
-        assert operations.cancel_jobs(selection, using=alias) == 3000
+        assert actions.cancel_jobs(selection, using=alias) == 3000
     updates = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
     assert len(updates) == 2  # queued ones, then running ones; no list of 3,000 ids
     assert all(len(sql) < 1000 for sql in updates)
-    assert operations.retry_jobs(selection.filter(status="cancelled"), using=alias) == 3000
+    assert actions.retry_jobs(selection.filter(status="cancelled"), using=alias) == 3000
     assert Job.objects.using(alias).filter(status="queued").count() == 3001

@@ -8,7 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from jobline.api.models import Template
+from jobline.models.api import Template
 from jobline.api.template_import import TemplateFileError, convert
 from jobline.cli.main import main
 from jobline.models import Schedule

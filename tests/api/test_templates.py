@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobline.api.models import Template
+from jobline.models.api import Template
 from jobline.models import Job
 
 SCHEMA = {

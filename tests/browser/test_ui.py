@@ -10,10 +10,10 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 import jobline
-from jobline.api.models import Template
+from jobline.models.api import Template
 from jobline.models import Job, Schedule
 from jobline.pipelines import get_pipeline
-from jobline.pipelines.models import PipelineDefinition
+from jobline.models import PipelineDefinition
 from tests.browser.conftest import PASSWORD, shot
 from tests.conftest import ALL_DATABASES
 

@@ -15,7 +15,7 @@ import pytest
 
 import jobline
 from jobline.core.retry import RetryPolicy
-from jobline.definitions import registry
+from jobline.core.jobtypes import registry
 from jobline.dispatch.http import verify_signature
 from jobline.models import Job
 from jobline.testing import drain

@@ -15,7 +15,7 @@ from aiokafka.structs import ConsumerRecord
 
 import jobline
 from jobline.models import Job
-from jobline.scheduler.firing import run_now
+from jobline.services.firing import run_now
 from jobline.testing import drain
 from tests.conftest import ALL_DATABASES, free_port, jobline_process
 

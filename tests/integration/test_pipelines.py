@@ -17,7 +17,7 @@ from jobline.core.states import JobStatus
 from jobline.models import Job, PipelineDefinition, PipelineRun, Worker
 from jobline.pipelines import PipelineInputsError, PipelineRunError, get_pipeline
 from jobline.store import driver_for, open_store
-from jobline.store.base import ClaimFilter, Completion
+from jobline.core.values import ClaimFilter, Completion
 from jobline.testing import drain, running_worker
 from tests.conftest import ALL_DATABASES, jobline_process, read_runlog, wait_until
 
@@ -245,22 +245,22 @@ def test_resume_a_cancelled_run(alias):
 
 
 def test_terminating_a_queued_step_job_cancels_the_run_s_rest(alias):
-    from jobline import operations
+    from jobline.services import actions
 
     run = CHAIN.enqueue({"n": 1}, using=alias)
-    operations.cancel_jobs([jobs_of(run)["first"][0].id], using=alias)
+    actions.cancel_jobs([jobs_of(run)["first"][0].id], using=alias)
     run.refresh_from_db()
     assert run.status == "cancelled" and run.error.startswith("step 'first' was cancelled")
     assert statuses(run) == dict.fromkeys(("first", "second", "third"), "cancelled")
 
 
 def test_retrying_a_failed_step_job_reopens_the_run(alias, monkeypatch):
-    from jobline import operations
+    from jobline.services import actions
 
     monkeypatch.setenv("JOBLINE_TEST_GATE", "closed")
     run = finish(GATED.enqueue({"n": 1}, using=alias))
     monkeypatch.setenv("JOBLINE_TEST_GATE", "open")
-    assert operations.retry_jobs([jobs_of(run)["gate"][0].id], using=alias) == 1
+    assert actions.retry_jobs([jobs_of(run)["gate"][0].id], using=alias) == 1
     run.refresh_from_db()
     assert run.status == "running" and statuses(run)["after_gate"] == "waiting"
     assert finish(run).status == "succeeded"

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import jobline
 from jobline.models import Job, Schedule
-from jobline.scheduler.firing import tick
+from jobline.services.firing import tick
 from tests.conftest import wait_until
 from tests.integration.scheduler_helpers import running_scheduler
 

@@ -24,7 +24,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 import jobline
-from jobline import operations
+from jobline.services import actions
 from jobline.models import Job
 from jobline.testing import drain
 from tests.conftest import ALL_DATABASES, ROOT
@@ -196,7 +196,7 @@ def test_failures_of_jobline_map_to_exception_classes(backend, alias):
     gave_up = tasks.give_up.enqueue()
     cancelled = tasks.add.enqueue(1, 1)
     assert _row(alias, hung).timeout == 0.2  # from @task(timeout=0.2)
-    operations.cancel_jobs([int(cancelled.id)], using=alias)
+    actions.cancel_jobs([int(cancelled.id)], using=alias)
     drain(2, using=alias)
     for result, cls in [
         (hung, TimeoutError),

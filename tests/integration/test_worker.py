@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import jobline
-from jobline import operations
+from jobline.services import actions
 from jobline.models import Job, Worker
 from jobline.testing import drain, running_worker
 from tests.conftest import ALL_DATABASES, wait_until
@@ -82,7 +82,7 @@ def test_terminate_running_async_job(alias):
     job = jobline.enqueue("slow", {"seconds": 30}, using=alias)
     with running_worker(alias) as worker:
         wait_until(lambda: _job(alias, job.id).status == "running")
-        assert operations.cancel_jobs([job.id], using=alias) == 1
+        assert actions.cancel_jobs([job.id], using=alias) == 1
         wait_until(lambda: _job(alias, job.id).status == "cancelled", timeout=5)
         wait_until(lambda: worker.processed == 1, timeout=5)  # counted once its write returned
     assert _job(alias, job.id).error == "terminated on request"
@@ -90,16 +90,16 @@ def test_terminate_running_async_job(alias):
 
 def test_terminate_queued_job_never_runs(alias):
     job = jobline.enqueue("add", {"a": 1}, using=alias)
-    assert operations.cancel_jobs([job.id], using=alias) == 1
+    assert actions.cancel_jobs([job.id], using=alias) == 1
     assert drain(using=alias) == 0
     assert _job(alias, job.id).status == "cancelled"
 
 
 def test_retry_operation_requeues_finished_job(alias):
     job = jobline.enqueue("add", {"a": 1}, using=alias)
-    operations.cancel_jobs([job.id], using=alias)
-    assert operations.retry_jobs([job.id], using=alias) == 1
-    assert operations.retry_jobs([job.id], using=alias) == 0  # queued, not finished
+    actions.cancel_jobs([job.id], using=alias)
+    assert actions.retry_jobs([job.id], using=alias) == 1
+    assert actions.retry_jobs([job.id], using=alias) == 0  # queued, not finished
     drain(1, using=alias)
     row = _job(alias, job.id)
     assert (row.status, row.outputs, row.attempts) == ("succeeded", 2, 1)
@@ -108,11 +108,11 @@ def test_retry_operation_requeues_finished_job(alias):
 def test_paused_queue_is_not_claimed_until_resumed(alias):
     paused = jobline.enqueue("add", {"a": 1}, queue="mail", using=alias)
     other = jobline.enqueue("add", {"a": 1}, using=alias)
-    operations.pause_queue("mail", using=alias)
+    actions.pause_queue("mail", using=alias)
     assert drain(using=alias) == 1
     assert _job(alias, other.id).status == "succeeded"
     assert _job(alias, paused.id).status == "queued"
-    operations.resume_queue("mail", using=alias)
+    actions.resume_queue("mail", using=alias)
     assert drain(using=alias) == 1
     assert _job(alias, paused.id).status == "succeeded"
 

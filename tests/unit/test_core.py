@@ -7,7 +7,7 @@ import pytest
 from jobline.core.retry import RetryPolicy
 from jobline.core.schema import InputsError
 from jobline.core.states import JobStatus, Outcome, after_attempt
-from jobline.definitions import registry
+from jobline.core.jobtypes import registry
 
 POLICY = RetryPolicy(base=2, factor=3, cap=100, jitter=0.5)
 

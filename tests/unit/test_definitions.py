@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import jobline
-from jobline.definitions import Registry
+from jobline.core.jobtypes import Registry
 from jobline.exceptions import JobDefinitionError, UnknownJobType
 
 

@@ -15,8 +15,8 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 import jobline
-from jobline import operations
-from jobline.api.models import ApiToken
+from jobline.services import actions
+from jobline.models.api import ApiToken
 from jobline.models import Job
 from jobline.testing import running_worker
 from jobline.web import events
@@ -77,7 +77,7 @@ async def test_hub__sees_what_another_connection_and_a_worker_do(alias):
 
         flaky = await sync_to_async(jobline.enqueue)("flaky", {"fail_times": 9}, using=alias)
         doomed = await sync_to_async(jobline.enqueue)("add", {"a": 1}, delay=3600, using=alias)
-        await sync_to_async(operations.cancel_jobs)([doomed.id], using=alias)
+        await sync_to_async(actions.cancel_jobs)([doomed.id], using=alias)
         with running_worker(alias):
             found = await next_events(stream, 4)
             while "failed" not in kinds(found, flaky.id):
@@ -96,7 +96,7 @@ async def test_hub__a_retry_by_hand_and_filters(alias):
         rows = Job.objects.using(alias).filter(pk=job.id)
         await sync_to_async(rows.update)(status="failed", finished_at=timezone.now())
         await next_events(everything, 1)
-        await sync_to_async(operations.retry_jobs)([job.id], using=alias)
+        await sync_to_async(actions.retry_jobs)([job.id], using=alias)
         mail = await sync_to_async(jobline.enqueue)("add", {"a": 2}, queue="mail", using=alias)
         found = await next_events(everything, 2)
         assert kinds(found, job.id) == ["queued"]

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 import jobline
-from jobline.api.models import Template
+from jobline.models.api import Template
 from jobline.models import Job, Schedule
 from jobline.redact import HIDDEN, masked_inputs, unmasked
 from tests.web.test_pages import embedded, post_json

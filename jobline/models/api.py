@@ -1,4 +1,4 @@
-"""Models of the API's concerns: API tokens, and templates (presets to start jobs from)."""
+"""API tokens, and templates (presets to start jobs from)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from jobline.definitions import registry
-from jobline.exceptions import InputsError, JoblineError
+from jobline.core.jobtypes import registry
+from jobline.exceptions import InputsError
 from jobline.redact import unmasked
 
 TOKEN_PREFIX = "jl_"
@@ -68,10 +68,6 @@ class ApiToken(models.Model):
         if self.last_used_at is None or now - self.last_used_at > LAST_USED_PRECISION:
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
-
-
-class TemplateDisabled(JoblineError):
-    """This template is disabled; enable it to start jobs from it."""
 
 
 class Template(models.Model):
@@ -140,22 +136,6 @@ class Template(models.Model):
             if errors := schema_errors(self.inputs_schema, inputs):
                 raise InputsError(self.job_type, errors)
         return inputs
-
-    def enqueue(
-        self, overrides: dict[str, Any] | None = None, *, using: str | None = None, **options: Any
-    ) -> Any:
-        """Start a job from this template; ``options`` (queue, priority, delay, run_at, ...)
-        win over the template's. Returns a :class:`jobline.EnqueuedJob`."""
-        from jobline.enqueuing import enqueue
-
-        if not self.enabled:
-            raise TemplateDisabled()
-        chosen = {k: v for k, v in options.items() if v is not None}
-        defaults = {"queue": self.queue or None, "priority": self.priority}
-        if "run_at" not in chosen:
-            defaults["delay"] = self.delay
-        chosen = {k: v for k, v in defaults.items() if v is not None} | chosen
-        return enqueue(self.job_type, self.merged_inputs(overrides), using=using, **chosen)
 
 
 def check_schema(schema: Any) -> None:

@@ -1,12 +1,13 @@
 """Firing due schedules: each occurrence enqueues its job exactly once, with no leader.
 
 One transaction claims due schedules, enqueues their jobs (on the same connection, through
-``jobline.enqueuing``), writes the history and advances ``next_run_at``: all of it commits or
-none does. Concurrent schedulers never fire the same occurrence:
+``jobline.services.enqueue``), writes the history and advances ``next_run_at``: all of it
+commits or none does. Concurrent schedulers never fire the same occurrence:
 
-* PostgreSQL: the claim is ``SELECT ... FOR UPDATE SKIP LOCKED``, so schedulers split the due
-  schedules; a row committed meanwhile is re-checked and is no longer due.
-* SQLite: the transaction takes the database's single write lock before it reads.
+* a store that skips locked rows (PostgreSQL): the claim is ``SELECT ... FOR UPDATE SKIP
+  LOCKED``, so schedulers split the due schedules; a row committed meanwhile is re-checked
+  and is no longer due;
+* a single-writer store (SQLite): the transaction takes the write lock before it reads.
 
 The unique ``(schedule, scheduled_for)`` history row is the last line of defence: a second
 firing of one occurrence would fail and roll back whole. ``now`` is a parameter throughout
@@ -18,21 +19,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import QuerySet
-from django.utils import timezone
 
+from jobline.core.jobtypes import registry
 from jobline.core.schedules import Firing, ScheduleError
 from jobline.core.states import FINISHED
-from jobline.definitions import registry
-from jobline.enqueuing import build_row, insert
-from jobline.models import Job
-from jobline.scheduler.models import Schedule, ScheduleRun
-from jobline.store.base import NewJob
+from jobline.core.values import NewJob, ScheduleOutlook
+from jobline.models import Job, Schedule, ScheduleRun
+from jobline.services import database
+from jobline.services.enqueue import build_row, insert
 
 log = logging.getLogger("jobline.scheduler")
 
@@ -40,11 +40,6 @@ BATCH = 100  #: schedules claimed per transaction (and occurrences one schedule 
 MAX_BATCHES = 50  #: per tick, so one tick ends even if something is due again at once
 HISTORY_DEFAULT = 100  #: runs kept per schedule (``JOBLINE_SCHEDULE_HISTORY``)
 PRUNE_EVERY = 20  #: runs between prunings of a schedule's history
-ADVANCE = """
-UPDATE jobline_schedule
-SET next_run_at = %s, last_run_at = %s, last_job_id = %s, run_count = %s, is_active = %s
-WHERE id = %s
-"""
 FINISHED_VALUES = [s.value for s in FINISHED]
 
 
@@ -76,13 +71,8 @@ class Tick:
 
 
 def database_now(using: str = DEFAULT_DB_ALIAS) -> datetime:
-    """Now, by the database's clock on PostgreSQL (shared by all hosts), else this host's."""
-    connection = connections[using]
-    if connection.vendor != "postgresql":
-        return timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT clock_timestamp()")
-        return cursor.fetchone()[0]
+    """Now, by the database's clock where it has one (shared by all hosts), else this host's."""
+    return database.store(using).now(database.connection(using))
 
 
 def tick(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> Tick:
@@ -105,66 +95,23 @@ def tick(using: str = DEFAULT_DB_ALIAS, now: datetime | None = None) -> Tick:
     return Tick(now=now, fired=fired, next_due=seen.next_due, waiting=seen.waiting)
 
 
-# The earliest pending run (from the partial index), and the schedules waiting for their job.
-OUTLOOK = """
-SELECT (SELECT MIN(next_run_at) FROM jobline_schedule WHERE is_active),
-    COUNT(s.id),
-    COUNT(s.id) FILTER (WHERE j.id IS NULL OR j.status IN (%s, %s, %s)),
-    {now}
-FROM jobline_schedule s LEFT JOIN jobline_job j ON j.id = s.last_job_id
-WHERE s.is_active AND s.reschedule_after_finish AND s.next_run_at IS NULL
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class _Outlook:
-    now: datetime  #: by the database's clock on PostgreSQL
-    next_due: datetime | None
-    waiting: bool  #: some schedules wait for their job to finish
-    rearm: bool  #: and some of those jobs have finished
-
-
-def _outlook(using: str) -> _Outlook:
-    connection = connections[using]
-    postgres = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            OUTLOOK.format(now="clock_timestamp()" if postgres else "NULL"), FINISHED_VALUES
-        )
-        next_due, waiting, ready, now = cursor.fetchone()
-    if isinstance(next_due, str):  # SQLite keeps UTC datetimes as text
-        next_due = datetime.fromisoformat(next_due).replace(tzinfo=UTC)
-    return _Outlook(
-        now=now or timezone.now(), next_due=next_due, waiting=waiting > 0, rearm=ready > 0
-    )
+def _outlook(using: str) -> ScheduleOutlook:
+    return database.store(using).schedule_outlook(database.connection(using))
 
 
 def _locked(queryset: QuerySet[Schedule], using: str, *, skip_locked: bool) -> list[Schedule]:
     """Rows of ``queryset`` that this transaction alone may change until it ends."""
-    connection = connections[using]
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:  # a write takes SQLite's one write lock, even a no-op
-            cursor.execute("UPDATE jobline_schedule SET id = id WHERE 0")
+    store = database.store(using)
+    if not store.supports_skip_locked:  # one writer at a time: take the write lock first
+        store.lock_for_write(database.connection(using))
         return list(queryset)
     return list(queryset.select_for_update(skip_locked=skip_locked, of=("self",)))
 
 
 def _scheduler_writes(using: str, *, durable: bool) -> None:
-    """PostgreSQL, in the transaction: the schedule trigger wakes nobody for these writes.
-
-    Not ``durable``: the commit does not wait for the WAL flush. A crash may then lose the
-    transaction whole (job, history, advance), and the run fires again after the restart,
-    but never after a worker started the job: its claim commits later and flushes this
-    commit with it. Runs are enqueued milliseconds sooner on slow disks.
-    """
-    connection = connections[using]
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT set_config('jobline.firing', 'on', true),"
-                " set_config('synchronous_commit', %s, true)",
-                ["on" if durable else "off"],
-            )
+    """The scheduler's own writes wake no scheduler; ``durable=False`` may skip the WAL
+    flush (see the store's ``schedule_writes``)."""
+    database.store(using).schedule_writes(database.connection(using), durable=durable)
 
 
 def fire_due(
@@ -291,26 +238,18 @@ def _apply(
             run.schedule.last_job_id = run.job_id
             run.schedule.run_count += 1
     created = ScheduleRun.objects.using(using).bulk_create([run for run, _ in runs])
-    connection = connections[using]
-    adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:  # plain statements: this is the scheduler's hot path
-        links = [(run.schedule_id, run.job_id) for run, _ in runs if run.job_id]
-        if links:
-            cursor.executemany("UPDATE jobline_job SET schedule_id = %s WHERE id = %s", links)
-        cursor.executemany(
-            ADVANCE,
-            [
-                (
-                    adapt(s.next_run_at),
-                    adapt(s.last_run_at),
-                    s.last_job_id,
-                    s.run_count,
-                    s.is_active,
-                    s.pk,
-                )
-                for s, _ in work
-            ],
-        )
+    store, connection = database.store(using), database.connection(using)
+    # Plain statements, not the ORM: this is the scheduler's hot path.
+    links = [(run.schedule_id, run.job_id) for run, _ in runs if run.job_id]
+    if links:
+        store.link_jobs(connection, links)
+    store.advance_schedules(
+        connection,
+        [
+            (s.next_run_at, s.last_run_at, s.last_job_id, s.run_count, s.is_active, s.pk)
+            for s, _ in work
+        ],
+    )
     _prune({run.schedule_id for run in created if run.pk and run.pk % PRUNE_EVERY == 0}, using)
     return [
         Fired(

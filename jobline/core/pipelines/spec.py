@@ -1,36 +1,21 @@
-"""Pipelines, decided without I/O: the DAG of steps, its checks, its JSON, its state machine.
-
-A pipeline is a set of steps; each runs one job type. A step's inputs are its constant
-``inputs`` plus its ``map``: input field -> reference, where a reference is ``input`` (the
-pipeline's inputs) or a step's name, followed by a dotted path into that value
-(``input.url``, ``fetch.body``, ``fetch`` for the whole outputs). A step runs once every step
-it depends on (its ``after`` plus the steps its ``map`` reads) has succeeded.
-
-Fan-out: a step with ``fan_out="field"`` runs one job per item of the list mapped to that
-field. Fan-in: any step that reads a fanned-out step receives the list of its jobs' outputs
-(or of the path in each), in item order.
-
-Failure: a failed step (out of attempts) fails the run once nothing else can make progress;
-the steps that depend on it are cancelled, other branches run to their end. With
-``on_failure="skip"`` a failure does not fail the run: a plain step is skipped and so are the
-steps that depend on it; in a fan-out only the failed items are dropped from the list the
-next steps receive.
-"""
+"""Pipeline definitions: steps, their wiring and options, their JSON, and the checks
+against the job types' JSON Schemas."""
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import jsonschema
 
+from jobline.core.pipelines import schemas
+
 INPUT = "input"  #: the reference source that names the pipeline's own inputs
 MAX_FAN_OUT = 100_000  #: most jobs one step may fan out to
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
-_DEFS = "#/$defs/"
 
 
 class OnFailure(enum.StrEnum):
@@ -275,7 +260,7 @@ class PipelineSpec:
                 target: Any = {"type": "object"}
                 if len(ref.path) == 1:
                     prop = schema.get("properties", {}).get(name, {})
-                    target = _embed(prop, schema.get("$defs", {}), defs, {})
+                    target = schemas.embed(prop, schema.get("$defs", {}), defs, {})
                     if name == s.fan_out:
                         target = {"type": "array", "items": target}
                 found.setdefault(ref.path[0], [])
@@ -469,7 +454,7 @@ def _topological(parents: Mapping[str, tuple[str, ...]]) -> tuple[tuple[str, ...
     return tuple(order), []
 
 
-# -- schemas -----------------------------------------------------------------------------
+# -- checks against the job types' schemas ------------------------------------------------
 
 
 def _field_problems(
@@ -521,7 +506,7 @@ def _ref_problems(
     parent = spec.step(ref.source)
     outputs = types[parent.job_type].outputs if parent.job_type in types else {}
     odefs = outputs.get("$defs", {})
-    found, missing = _at(outputs, odefs, ref.path)
+    found, missing = schemas.schema_at(outputs, odefs, ref.path)
     if missing:
         return [
             f"{where} reads {ref}, but the outputs of step {parent.name!r}"
@@ -532,356 +517,13 @@ def _ref_problems(
         source = {"type": "array", "items": found}
     dst, ddefs = target
     if fname == s.fan_out:
-        node = _node(source, odefs)
-        kinds = _types(node)
+        node = schemas.resolve(source, odefs)
+        kinds = schemas.types_of(node)
         if kinds is not None and kinds != {"array"}:
-            return [f"{where} fans out over {ref}, which is {_describe(source, odefs)}, not a list"]
+            found_kind = schemas.describe(source, odefs)
+            return [f"{where} fans out over {ref}, which is {found_kind}, not a list"]
         source = node.get("items", {}) if kinds else {}
-    if not _fits(source, odefs, dst, ddefs):
-        return [f"{where} ({_describe(dst, ddefs)}) cannot take {ref} ({_describe(source, odefs)})"]
+    if not schemas.fits(source, odefs, dst, ddefs):
+        wanted, given = schemas.describe(dst, ddefs), schemas.describe(source, odefs)
+        return [f"{where} ({wanted}) cannot take {ref} ({given})"]
     return []
-
-
-def _node(schema: Any, defs: Mapping[str, Any]) -> dict[str, Any]:
-    """``schema`` with local ``$ref`` s followed; anything unreadable counts as "any"."""
-    for _ in range(32):
-        if not isinstance(schema, dict):
-            return {}
-        ref = schema.get("$ref")
-        if not isinstance(ref, str):
-            return schema
-        if not ref.startswith(_DEFS):
-            return {}
-        schema = defs.get(ref[len(_DEFS) :], {})
-    return {}
-
-
-def _branches(schema: dict[str, Any]) -> list[Any] | None:
-    found = schema.get("anyOf") or schema.get("oneOf")
-    return found if isinstance(found, list) else None
-
-
-def _json_type(value: Any) -> str:
-    kinds = [
-        (bool, "boolean"),
-        (int, "integer"),
-        (float, "number"),
-        (str, "string"),
-        (list, "array"),
-        (dict, "object"),
-    ]
-    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
-
-
-def _types(schema: dict[str, Any]) -> set[str] | None:
-    """The JSON types a schema allows; None when it does not say (any)."""
-    kind = schema.get("type")
-    if isinstance(kind, str):
-        return {kind}
-    if isinstance(kind, list):
-        return set(kind)
-    if "const" in schema:
-        return {_json_type(schema["const"])}
-    if isinstance(schema.get("enum"), list):
-        return {_json_type(v) for v in schema["enum"]}
-    return None
-
-
-def _fits(src: Any, sdefs: Mapping[str, Any], dst: Any, ddefs: Mapping[str, Any]) -> bool:
-    """Whether every value ``src`` allows is allowed by ``dst`` (as far as the types tell)."""
-    src, dst = _node(src, sdefs), _node(dst, ddefs)
-    if (branches := _branches(src)) is not None:
-        return all(_fits(b, sdefs, dst, ddefs) for b in branches)
-    if (branches := _branches(dst)) is not None:
-        return any(_fits(src, sdefs, b, ddefs) for b in branches)
-    st, dt = _types(src), _types(dst)
-    if st is None or dt is None:
-        return True
-    if not all(t in dt or (t == "integer" and "number" in dt) for t in st):
-        return False
-    if "array" in st and "array" in dt:
-        return _fits(src.get("items", {}), sdefs, dst.get("items", {}), ddefs)
-    if "object" in st and "object" in dt:
-        sp, dp = src.get("properties"), dst.get("properties")
-        if isinstance(sp, dict) and isinstance(dp, dict):
-            if any(name not in sp for name in dst.get("required", ())):
-                return False
-            return all(_fits(sp[k], sdefs, v, ddefs) for k, v in dp.items() if k in sp)
-    return True
-
-
-def _describe(schema: Any, defs: Mapping[str, Any]) -> str:
-    schema = _node(schema, defs)
-    if (branches := _branches(schema)) is not None:
-        return " or ".join(_describe(b, defs) for b in branches)
-    kinds = _types(schema)
-    if kinds is None:
-        return "any"
-    names = []
-    for kind in sorted(kinds):
-        items = schema.get("items")
-        if kind == "array" and isinstance(items, dict) and _types(_node(items, defs)):
-            names.append(f"array of {_describe(items, defs)}")
-        else:
-            names.append(kind)
-    return " or ".join(names)
-
-
-def _at(
-    schema: Any, defs: Mapping[str, Any], path: Sequence[str]
-) -> tuple[dict[str, Any], str | None]:
-    """The schema found at ``path``; or ``({}, None)`` when unknown; or a reason it is missing."""
-    for key in path:
-        node = _node(schema, defs)
-        branches = _branches(node)
-        if branches is not None:  # Optional[Model]: look inside the non-null branch
-            real = [b for b in branches if _types(_node(b, defs)) != {"null"}]
-            if len(real) != 1:
-                return {}, None
-            node = _node(real[0], defs)
-        kinds = _types(node)
-        if kinds is None:
-            return {}, None
-        if "object" in kinds:
-            props, extra = node.get("properties"), node.get("additionalProperties")
-            if isinstance(props, dict) and key in props:
-                schema = props[key]
-            elif isinstance(extra, dict):
-                schema = extra
-            elif isinstance(props, dict) and extra is not True:
-                return {}, f"have no field {key!r} (fields: {', '.join(props) or 'none'})"
-            else:
-                return {}, None
-        elif "array" in kinds and key.isdigit():
-            schema = node.get("items", {})
-        else:
-            return {}, f"are {_describe(node, defs)}, which has no field {key!r}"
-    return _node(schema, defs) if isinstance(schema, dict) else {}, None
-
-
-def _embed(node: Any, src_defs: Mapping[str, Any], out: dict[str, Any], names: dict[str, str]):
-    """Copy ``node`` into another schema, moving the ``$defs`` it uses into ``out``."""
-    if isinstance(node, list):
-        return [_embed(x, src_defs, out, names) for x in node]
-    if not isinstance(node, dict):
-        return node
-    copy = {}
-    for key, value in node.items():
-        if key == "$ref" and isinstance(value, str) and value.startswith(_DEFS):
-            name = value[len(_DEFS) :]
-            if name not in names:  # a new name, so two job types' "Point"s do not clash
-                new, n = name, 1
-                while new in out:
-                    n += 1
-                    new = f"{name}{n}"
-                names[name] = new
-                out[new] = {}
-                out[new] = _embed(src_defs.get(name, {}), src_defs, out, names)
-            copy[key] = _DEFS + names[name]
-        else:
-            copy[key] = _embed(value, src_defs, out, names)
-    return copy
-
-
-# -- the state machine -------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepProgress:
-    """How many of a step's jobs are in each status; ``error`` is one failed job's error."""
-
-    queued: int = 0
-    running: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    cancelled: int = 0
-    error: str = ""
-
-    @property
-    def total(self) -> int:
-        return self.queued + self.running + self.succeeded + self.failed + self.cancelled
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepMark:
-    """The state of a step that has no jobs: cancelled, skipped, failed or an empty fan-out."""
-
-    status: StepStatus
-    error: str = ""
-
-    def to_json(self) -> dict[str, str]:
-        return {"status": str(self.status), "error": self.error}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StepMark:
-        return cls(status=StepStatus(data["status"]), error=data.get("error", ""))
-
-
-def step_status(step: Step, progress: StepProgress | None, mark: StepMark | None) -> StepStatus:
-    """A step's status from its jobs' statuses or, when it has none, from its mark."""
-    if progress is None or not progress.total:
-        return mark.status if mark is not None else StepStatus.WAITING
-    finished = progress.succeeded + progress.failed + progress.cancelled
-    if progress.running or (progress.queued and finished):
-        return StepStatus.RUNNING
-    if progress.queued:
-        return StepStatus.QUEUED
-    if not progress.failed and not progress.cancelled:
-        return StepStatus.SUCCEEDED
-    if step.on_failure == OnFailure.SKIP:  # a fan-out drops its failed items and goes on
-        return StepStatus.SUCCEEDED if step.fan_out is not None else StepStatus.SKIPPED
-    return StepStatus.FAILED if progress.failed else StepStatus.CANCELLED
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Advance:
-    """What to do with a run: steps to start now, steps newly marked, and the run's status."""
-
-    ready: tuple[str, ...]  #: every parent succeeded: build their inputs and enqueue them
-    marks: dict[str, StepMark]  #: steps that will not run (parents failed or were skipped)
-    status: RunStatus
-    error: str  #: why the run failed or was cancelled
-    steps: dict[str, StepStatus]
-
-
-def advance(
-    spec: PipelineSpec,
-    progress: Mapping[str, StepProgress],
-    marks: Mapping[str, StepMark],
-) -> Advance:
-    """Decide a running run's next moves from its steps' progress and marks."""
-    status: dict[str, StepStatus] = {}
-    ready: list[str] = []
-    new: dict[str, StepMark] = {}
-    for name in spec.order:
-        st = step_status(spec.step(name), progress.get(name), marks.get(name))
-        if st is StepStatus.WAITING:
-            parents = spec.parents[name]
-            blocked = [p for p in parents if status[p] in (StepStatus.FAILED, StepStatus.CANCELLED)]
-            skipped = [p for p in parents if status[p] is StepStatus.SKIPPED]
-            if blocked:
-                st = StepStatus.CANCELLED
-                new[name] = StepMark(status=st, error=f"step {blocked[0]!r} {status[blocked[0]]}")
-            elif skipped:
-                st = StepStatus.SKIPPED
-                new[name] = StepMark(status=st, error=f"step {skipped[0]!r} was skipped")
-            elif all(status[p] is StepStatus.SUCCEEDED for p in parents):
-                ready.append(name)
-        status[name] = st
-    run, error = _run_status(spec, status, progress, {**marks, **new}, bool(ready))
-    return Advance(ready=tuple(ready), marks=new, status=run, error=error, steps=status)
-
-
-def _run_status(
-    spec: PipelineSpec,
-    status: Mapping[str, StepStatus],
-    progress: Mapping[str, StepProgress],
-    marks: Mapping[str, StepMark],
-    starting: bool,
-) -> tuple[RunStatus, str]:
-    if starting or any(s not in FINISHED_STEP for s in status.values()):
-        return RunStatus.RUNNING, ""
-
-    def why(name: str) -> str:
-        error = progress[name].error if name in progress else marks[name].error
-        return f": {error}" if error else ""
-
-    failed = [n for n in spec.order if status[n] is StepStatus.FAILED]
-    if failed:
-        return RunStatus.FAILED, f"step {failed[0]!r} failed{why(failed[0])}"
-    cancelled = [n for n in spec.order if status[n] is StepStatus.CANCELLED]
-    if cancelled:  # the cause is a step whose jobs were cancelled, not one marked after it
-        cause = next((n for n in cancelled if n in progress), cancelled[0])
-        return RunStatus.CANCELLED, f"step {cause!r} was cancelled{why(cause)}"
-    return RunStatus.SUCCEEDED, ""
-
-
-def expand(
-    spec: PipelineSpec, name: str, inputs: Any, results: Mapping[str, Any]
-) -> list[dict[str, Any]]:
-    """The inputs of a ready step's jobs: one, or one per item when it fans out.
-
-    ``results`` holds each parent's outputs: the list of its items' outputs (succeeded ones,
-    in order) for a fanned-out parent, the outputs of its job otherwise.
-    """
-    step = spec.step(name)
-    values = dict(step.inputs)
-    for fname, ref in spec.refs(name).items():
-        if ref.source == INPUT:
-            try:
-                values[fname] = _lookup(inputs, ref.path)
-            except LookupError:  # an optional input left out: the job type's default applies
-                continue
-            continue
-        out = results.get(ref.source)
-        try:
-            if spec.step(ref.source).fan_out is not None:
-                values[fname] = [_lookup(o, ref.path) for o in out or ()]
-            else:
-                values[fname] = _lookup(out, ref.path)
-        except LookupError:
-            raise StepInputError(
-                f"input {fname!r}: {ref} is missing from the outputs of step {ref.source!r}"
-            ) from None
-    if step.fan_out is None:
-        return [values]
-    items = values.get(step.fan_out)
-    if not isinstance(items, list):
-        raise StepInputError(
-            f"fans out over {step.map[step.fan_out]}, which is"
-            f" {'missing' if items is None else _json_type(items)}, not a list"
-        )
-    if len(items) > MAX_FAN_OUT:
-        raise StepInputError(f"fans out to {len(items)} items; the most is {MAX_FAN_OUT}")
-    return [{**values, step.fan_out: item} for item in items]
-
-
-def _lookup(value: Any, path: Iterable[str]) -> Any:
-    for key in path:
-        if isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            raise LookupError(key)
-    return value
-
-
-def run_outputs(spec: PipelineSpec, results: Mapping[str, Any]) -> dict[str, Any]:
-    """A succeeded run's outputs: each leaf step's outputs (None for a skipped one)."""
-    return {leaf: results.get(leaf) for leaf in spec.leaves}
-
-
-def retry_steps(
-    spec: PipelineSpec, progress: Mapping[str, StepProgress], marks: Mapping[str, StepMark]
-) -> list[str]:
-    """Steps whose jobs a resume runs again: failed or cancelled steps that have jobs."""
-    bad = (StepStatus.FAILED, StepStatus.CANCELLED)
-    return [
-        s.name
-        for s in spec.steps
-        if s.name in progress and step_status(s, progress[s.name], marks.get(s.name)) in bad
-    ]
-
-
-def reopened_marks(marks: Mapping[str, StepMark]) -> dict[str, StepMark]:
-    """Marks that stay when a run is reopened: cancelled and failed steps are decided again."""
-    stay = (StepStatus.SKIPPED, StepStatus.SUCCEEDED)
-    return {k: m for k, m in marks.items() if m.status in stay}
-
-
-def cancel_marks(
-    spec: PipelineSpec,
-    progress: Mapping[str, StepProgress],
-    marks: Mapping[str, StepMark],
-    why: str,
-) -> dict[str, StepMark]:
-    """Marks for a cancelled run: every step that has not started yet is cancelled."""
-    waiting = [n for n in spec.order if n not in progress and n not in marks]
-    return {**marks, **{n: StepMark(status=StepStatus.CANCELLED, error=why) for n in waiting}}
-
-
-def step_statuses(
-    spec: PipelineSpec, progress: Mapping[str, StepProgress], marks: Mapping[str, StepMark]
-) -> dict[str, StepStatus]:
-    return {n: step_status(spec.step(n), progress.get(n), marks.get(n)) for n in spec.order}

@@ -8,9 +8,7 @@ not counted. Every job must end ``succeeded`` after exactly one attempt.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass
@@ -19,8 +17,11 @@ from django.core.management import call_command
 from django.db import connection
 from tqdm import tqdm
 
-from jobline.enqueuing import enqueue, enqueue_many
+from jobline.bench.pipelines import run_pipeline_bench
+from jobline.bench.targets import dispatch_target
+from jobline.bench.workers import peak_rss_mb, percentile, start_workers, stop
 from jobline.models import Job
+from jobline.services.enqueue import enqueue, enqueue_many
 
 ENQUEUE_BATCH = 50_000  # rows per enqueue_many call (sent in pipelined statements)
 
@@ -44,19 +45,10 @@ class Kind:
         )
 
 
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
 def run_bench(args: argparse.Namespace) -> None:
     if args.kind == "pipeline":
-        from jobline.pipelines.bench import run_pipeline_bench
-
         return run_pipeline_bench(args)
     if args.kind in ("http", "kafka"):
-        from jobline.dispatch.bench import dispatch_target
-
         with dispatch_target(args.kind) as (job_type, inputs, env):
             return _run(args, Kind(job_type, inputs), env)
     return _run(args, Kind.parse(args.kind), {})
@@ -74,14 +66,14 @@ def _run(args: argparse.Namespace, kind: Kind, env: dict[str, str]) -> None:
     )
     try:
         enqueue_rate = _enqueue(kind, args.jobs, queue, quiet)
-        workers = _start_workers(args, queue, env)
+        workers = start_workers(args, queue, env)
         try:
             _wait_finished(queue, args.jobs, quiet, workers)
             drained = _drain_report(queue, args.jobs)
             latency = _idle_latency(queue, args.latency_samples, quiet)
-            rss = _peak_rss_mb(workers)
+            rss = peak_rss_mb(workers)
         finally:
-            _stop(workers)
+            stop(workers)
     finally:
         Job.objects.filter(queue=queue).delete()
     print(f"enqueue (bulk, batches of {ENQUEUE_BATCH}): {enqueue_rate:,.0f} jobs/s")
@@ -108,22 +100,6 @@ def _enqueue(kind: Kind, n: int, queue: str, quiet: bool) -> float:
             enqueue_many(kind.type, [kind.inputs] * size, queue=queue, max_attempts=1)
             bar.update(size)
     return n / (time.perf_counter() - started)
-
-
-def _start_workers(
-    args: argparse.Namespace, queue: str, env: dict[str, str]
-) -> list[subprocess.Popen[bytes]]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "jobline.cli.main",
-        "worker",
-        "--queue",
-        queue,
-        "--concurrency",
-        str(args.concurrency),
-    ]
-    return [subprocess.Popen(cmd, env=os.environ | env) for _ in range(args.workers)]
 
 
 def _wait_finished(queue: str, n: int, quiet: bool, workers: list[subprocess.Popen[bytes]]) -> None:
@@ -172,23 +148,3 @@ def _idle_latency(queue: str, samples: int, quiet: bool) -> list[float]:
         time.sleep(0.01)  # let the worker go idle again
     rows = Job.objects.filter(pk__in=ids).values_list("created_at", "started_at")
     return [(s - c).total_seconds() * 1000 for c, s in rows]
-
-
-def _peak_rss_mb(workers: list[subprocess.Popen[bytes]]) -> list[float]:
-    peaks = []
-    for w in workers:
-        with open(f"/proc/{w.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024)
-    return peaks
-
-
-def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
-    for w in workers:
-        w.terminate()
-    for w in workers:
-        try:
-            w.wait(30)
-        except subprocess.TimeoutExpired:
-            w.kill()

@@ -1,4 +1,4 @@
-"""Django models: the schema of the queue, used by the admin, the API and the UI.
+"""The queue's models: jobs, queues' run-time settings, and live workers.
 
 The worker's hot path does not go through these models: it speaks SQL through
 ``jobline.store``, against the tables defined here.
@@ -152,8 +152,3 @@ class Worker(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
-
-
-from jobline.api.models import ApiToken, Template  # noqa: E402, F401  (API tokens, templates)
-from jobline.pipelines.models import PipelineDefinition, PipelineRun  # noqa: E402, F401
-from jobline.scheduler.models import Schedule, ScheduleRun  # noqa: E402, F401  (schedules)

@@ -1,10 +1,9 @@
 """Advancing pipeline runs inside the transaction that finished their steps' jobs.
 
-The steps are written once, as generators that yield ``(sql, params)`` and receive the
-rows: each database driver supplies the SQL (a :class:`Dialect`) and runs the plan on its
-own connection, the worker's async psycopg one or a plain DB-API one (SQLite, and Django's
-for the admin, the API and ``enqueue``). So a step's success, its children's insert and
-the run's new status commit together, or not at all.
+The steps are written once, as generators that yield queries and receive their rows: each
+store driver supplies the queries (a :class:`Dialect`) and runs the plan on its own
+connection (``jobline.store``), the worker's or the caller's. So a step's success, its
+children's insert and the run's new status commit together, or not at all. No I/O here.
 
 Runs are locked first, in id order, before any job row is touched: workers completing jobs
 of one run queue up on its row instead of deadlocking on each other's jobs.
@@ -19,11 +18,12 @@ from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from jobline.core import pipelines as core
-from jobline.core.pipelines import RunStatus, StepMark, StepProgress, StepStatus
-from jobline.definitions import registry
+from jobline.core.jobtypes import registry
+from jobline.core.pipelines import machine
+from jobline.core.pipelines.machine import StepMark, StepProgress
+from jobline.core.pipelines.spec import PipelineSpec, RunStatus, StepInputError, StepStatus
+from jobline.core.values import NewJob
 from jobline.exceptions import InputsError, UnknownJobType
-from jobline.store.base import NewJob
 
 log = logging.getLogger("jobline.pipelines")
 
@@ -111,9 +111,7 @@ def advance_runs(dialect: Dialect, runs: Iterable[int]) -> Plan[Advanced]:
     return (yield from _advance(dialect, _load(locked)))
 
 
-def start_run(
-    dialect: Dialect, run_id: int, spec: core.PipelineSpec, inputs: Any
-) -> Plan[Advanced]:
+def start_run(dialect: Dialect, run_id: int, spec: PipelineSpec, inputs: Any) -> Plan[Advanced]:
     """Enqueue a new run's first steps: it has no jobs yet and nobody else knows it."""
     return (yield from _advance(dialect, [_Run(run_id, spec, inputs, {})], fresh=True))
 
@@ -129,36 +127,10 @@ def finished_runs(rows: Iterable[tuple[Any, ...]]) -> set[int]:
     return {run for _, status, run in rows if run is not None and status in _FINISHED}
 
 
-def run_plan(connection: Any, plan: Plan[T]) -> T:
-    """Run a plan on a DB-API connection with ``execute`` (sqlite3, psycopg), in its transaction."""
-    rows: Any = None  # a generator starts with send(None)
-    while True:
-        try:
-            sql, params = plan.send(rows)
-        except StopIteration as done:
-            return done.value
-        cursor = connection.execute(sql, params)
-        rows = cursor.fetchall() if cursor.description else []
-
-
-async def arun_plan(connection: Any, plan: Plan[T]) -> T:
-    """Run a plan on an async psycopg connection, in its transaction."""
-    rows: Any = None  # a generator starts with send(None)
-    while True:
-        try:
-            sql, params = plan.send(rows)
-        except StopIteration as done:
-            return done.value
-        cursor = await connection.execute(sql, params)
-        rows = await cursor.fetchall() if cursor.description else []
-
-
 class _Run:
     """One locked run being advanced."""
 
-    def __init__(
-        self, run_id: int, spec: core.PipelineSpec, inputs: Any, marks: dict[str, StepMark]
-    ):
+    def __init__(self, run_id: int, spec: PipelineSpec, inputs: Any, marks: dict[str, StepMark]):
         self.id = run_id
         self.spec = spec
         self.inputs = inputs
@@ -166,7 +138,9 @@ class _Run:
         self.progress: dict[str, StepProgress] = {}
         self.changed = False  #: marks changed: the row needs writing even while running
         self.broken = ""  #: why advancing failed unexpectedly (the run is failed with it)
-        self.plan = core.Advance(ready=(), marks={}, status=RunStatus.RUNNING, error="", steps={})
+        self.plan = machine.Advance(
+            ready=(), marks={}, status=RunStatus.RUNNING, error="", steps={}
+        )
 
     def guard(self, action: Any) -> Any:
         """Run ``action``; a bug or a bad snapshot fails this run, not the worker's batch."""
@@ -178,7 +152,7 @@ class _Run:
             return None
 
     def decide(self) -> None:
-        self.plan = core.advance(self.spec, self.progress, self.marks)
+        self.plan = machine.advance(self.spec, self.progress, self.marks)
         if self.plan.marks:
             self.marks.update(self.plan.marks)
             self.changed = True
@@ -190,7 +164,7 @@ class _Run:
         for name in self.plan.ready:
             try:
                 rows = self._jobs(name, results)
-            except (core.StepInputError, InputsError) as exc:
+            except (StepInputError, InputsError) as exc:
                 self.marks[name] = StepMark(status=StepStatus.FAILED, error=str(exc))
                 marked = self.changed = True
                 continue
@@ -220,7 +194,7 @@ class _Run:
                 pipeline_step=name,
                 pipeline_index=i,
             )
-            for i, inputs in enumerate(core.expand(spec, name, self.inputs, parents))
+            for i, inputs in enumerate(machine.expand(spec, name, self.inputs, parents))
         ]
 
     def result(self, step: str, results: dict[str, list[Any]]) -> Any:
@@ -244,9 +218,9 @@ class _Run:
 
 
 @functools.lru_cache(maxsize=256)
-def _spec(definition: str) -> core.PipelineSpec:
+def _spec(definition: str) -> PipelineSpec:
     """Runs of one pipeline share one snapshot text: parse and check it once."""
-    return core.PipelineSpec.from_json(json.loads(definition))
+    return PipelineSpec.from_json(json.loads(definition))
 
 
 def _validated(job_type: str, inputs: dict[str, Any]) -> Any:

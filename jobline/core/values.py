@@ -1,4 +1,4 @@
-"""The store's vocabulary: values passed between the worker and the database drivers."""
+"""The values passed between the worker, the services and the store's drivers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from jobline.core.states import JobStatus
 
@@ -67,6 +67,7 @@ class Completion:
     traceback: str = ""
     retry_in: float = 0.0  #: seconds until the next attempt, when requeued
     pipeline_run_id: int | None = None  #: the job's pipeline run, advanced in the same transaction
+    dispatch: str | None = None  #: "delivered" when an executor elsewhere has the work now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,25 +86,14 @@ class HeartbeatReply:
     cancel: list[int] = field(default_factory=list)  #: running jobs asked to terminate
 
 
-class Store(Protocol):
-    """The worker's side of a database. Drivers declare ``supports_listen``."""
+@dataclass(frozen=True, slots=True)
+class ScheduleOutlook:
+    """What an idle scheduler needs to know, in one read."""
 
-    supports_listen: bool
-
-    async def open(self) -> None: ...
-    async def close(self) -> None: ...
-    async def register_worker(self, info: WorkerInfo, lease: float) -> None: ...
-    async def heartbeat(
-        self, worker_id: str, lease: float, *, running: int, processed: int, stats: str
-    ) -> HeartbeatReply: ...
-    async def deregister_worker(self, worker_id: str) -> None: ...
-    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]: ...
-    async def complete(self, worker_id: str, done: list[Completion]) -> None: ...
-    async def put_back(self, worker_id: str, ids: list[int]) -> None: ...
-    async def rescue_lost(self) -> list[int]: ...
-    async def next_due_in(self, where: ClaimFilter) -> float | None: ...
-    async def wait_for_jobs(self, timeout: float) -> None: ...
-    def control_event(self) -> Any: ...
+    now: datetime  #: by the database's clock where it has one
+    next_due: datetime | None  #: the earliest pending run of an active schedule
+    waiting: bool  #: some schedules wait for their job to finish
+    rearm: bool  #: and some of those jobs have finished
 
 
 def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
@@ -111,8 +101,3 @@ def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
     it = iter(items)
     while chunk := list(islice(it, size)):
         yield chunk
-
-
-def utc_text(dt: datetime) -> str:
-    """A UTC datetime as SQLite text, in the format Django writes (sortable as text)."""
-    return dt.strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -7,16 +7,11 @@ the states of steps that have no jobs (``step_states``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError
-from django.db import DEFAULT_DB_ALIAS, models
+from django.db import models
 
 from jobline.core.pipelines import PipelineSpec, RunStatus, StepMark
-from jobline.pipelines import Pipeline, PipelineDefinitionError, registry
-
-if TYPE_CHECKING:
-    from jobline.pipelines.runs import StepRun
 
 
 class PipelineDefinition(models.Model):
@@ -34,36 +29,13 @@ class PipelineDefinition(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def pipeline(self) -> Pipeline:
-        """The checked pipeline; raises PipelineDefinitionError if its job types changed."""
-        data = self.definition if isinstance(self.definition, dict) else {}
-        return Pipeline.from_json({**data, "name": self.name, "description": self.description})
-
-    def clean(self) -> None:
-        if self.name in registry:
-            raise ValidationError({"name": "a pipeline of this name is defined in code"})
-        try:
-            self.definition = self.pipeline().to_json()
-        except PipelineDefinitionError as exc:
-            raise ValidationError({"definition": exc.problems}) from None
-
-    @classmethod
-    def define(cls, data: Any, *, using: str | None = None) -> PipelineDefinition:
-        """Check a JSON definition and store it (replacing one of the same name)."""
-        found = Pipeline.from_json(data)
-        if found.name in registry:
-            raise PipelineDefinitionError(
-                found.name, ["a pipeline of this name is defined in code"]
-            )
-        stored, _ = cls.objects.using(using or DEFAULT_DB_ALIAS).update_or_create(
-            name=found.name,
-            defaults={"definition": found.to_json(), "description": found.spec.description},
-        )
-        return stored
-
 
 class PipelineRun(models.Model):
     """One run of a pipeline. ``steps`` tells each step's status and jobs."""
+
+    #: What a run does (its steps, cancel, resume) is ``jobline.services``' business: it puts
+    #: itself here as it loads (jobline's app config imports it), so models hold only data.
+    actions: ClassVar[Any] = None
 
     Status = models.TextChoices("Status", [(s.name, s.value) for s in RunStatus])
 
@@ -107,24 +79,18 @@ class PipelineRun(models.Model):
         return {k: StepMark.from_json(v) for k, v in (self.step_states or {}).items()}
 
     @property
-    def steps(self) -> list[StepRun]:
+    def steps(self) -> list[Any]:
         """Each step (in dependency order): status, job ids, counts, error (``StepRun``)."""
-        from jobline.pipelines.runs import steps_of
-
-        return steps_of(self)
+        return self.actions.steps_of(self)
 
     def cancel(self) -> bool:
         """Cancel the run: queued steps are cancelled, running ones terminated."""
-        from jobline.pipelines.runs import cancel
-
-        cancelled = cancel(self.pk, using=self._state.db)
+        cancelled = self.actions.cancel_run(self.pk, using=self._state.db)
         self.refresh_from_db()
         return cancelled
 
     def resume(self) -> int:
         """Run a failed or cancelled run's failed and cancelled steps again."""
-        from jobline.pipelines.runs import resume
-
-        requeued = resume(self.pk, using=self._state.db)
+        requeued = self.actions.resume_run(self.pk, using=self._state.db)
         self.refresh_from_db()
         return requeued

@@ -1,4 +1,4 @@
-"""Enqueue: validate inputs, then insert on the caller's database connection.
+"""Enqueue: validate inputs, then insert through the store on the caller's connection.
 
 The insert runs on Django's connection for ``using``, so inside ``transaction.atomic()``
 the job is part of the caller's transaction: a rollback leaves no job behind.
@@ -12,12 +12,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.apps import apps
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.utils import timezone
 
-from jobline.definitions import JobType, registry
-from jobline.store import driver_for
-from jobline.store.base import NewJob
+from jobline.core.jobtypes import JobType, registry
+from jobline.core.values import NewJob
+from jobline.services import database
 
 PRIORITY_RANGE = range(-100, 101)  # the range django.tasks uses
 
@@ -33,9 +34,12 @@ class EnqueuedJob:
 
     def get(self, using: str | None = None) -> Any:
         """The job's current row (a ``jobline.models.Job``)."""
-        from jobline.models import Job
-
-        return Job.objects.using(using or DEFAULT_DB_ALIAS).get(pk=self.id)
+        # By name: ``import jobline`` must work before Django's apps are loaded.
+        return (
+            apps.get_model("jobline", "Job")
+            .objects.using(using or DEFAULT_DB_ALIAS)
+            .get(pk=self.id)
+        )
 
 
 def _delay_seconds(delay: float | timedelta | None, run_at: datetime | None) -> float:
@@ -116,15 +120,11 @@ def build_row(
 
 
 def _insert(rows: Iterable[NewJob], alias: str) -> list[tuple[int, str | None]]:
-    connection = connections[alias]
-    with connection.cursor() as cursor:
-        return driver_for(connection.vendor).insert_jobs(cursor, rows)
+    return database.store(alias).insert_jobs(database.connection(alias), rows)
 
 
 def insert(rows: Sequence[NewJob], using: str | None = None) -> list[EnqueuedJob]:
     """Insert validated rows; jobs whose idempotency key exists resolve to the existing job."""
-    from jobline.models import Job
-
     alias = using or DEFAULT_DB_ALIAS
     inserted = _insert(rows, alias)
     fresh = iter([job_id for job_id, key in inserted if key is None])
@@ -132,11 +132,8 @@ def insert(rows: Sequence[NewJob], using: str | None = None) -> list[EnqueuedJob
     wanted = {r.idempotency_key for r in rows if r.idempotency_key is not None}
     existing = {}
     if wanted - by_key.keys():
-        existing = dict(
-            Job.objects.using(alias)
-            .filter(idempotency_key__in=wanted - by_key.keys())
-            .values_list("idempotency_key", "id")
-        )
+        store = database.store(alias)
+        existing = store.find_keys(database.connection(alias), wanted - by_key.keys())
     result, seen = [], set()
     for r in rows:
         key = r.idempotency_key

@@ -14,10 +14,11 @@ from django.db import models, router, transaction
 from django.db.models import Q
 from django.utils import timezone as dj_timezone  # "timezone" is a field here
 
+from jobline.core.jobtypes import registry
 from jobline.core.schedules import Kind, Misfire, ScheduleError, Timing, default_start_at
 from jobline.core.states import FINISHED
-from jobline.definitions import registry
 from jobline.exceptions import InputsError, UnknownJobType
+from jobline.models.jobs import Job
 
 #: Written only by the scheduler (and ``run_now``); a save keeps the stored values.
 SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_job_id", "run_count")
@@ -207,8 +208,6 @@ class Schedule(models.Model):
 
     def _rearm(self, timing: Timing, now: datetime, using: str) -> None:
         """Set the pending run; a schedule with nothing left to run is switched off."""
-        from jobline.models import Job
-
         if self.reschedule_after_finish and self.last_job_id is not None:
             running = Job.objects.using(using).filter(pk=self.last_job_id)
             if running.exclude(status__in=[s.value for s in FINISHED]).exists():

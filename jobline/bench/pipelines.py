@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.db import connection
 from tqdm import tqdm
 
-from jobline.bench import _peak_rss_mb, _start_workers, _stop, percentile
+from jobline.bench.workers import peak_rss_mb, percentile, start_workers, stop
 from jobline.models import Job, PipelineRun
 from jobline.pipelines import Pipeline, PipelineSpec, Step
 
@@ -53,16 +53,16 @@ def run_pipeline_bench(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         ids = [pipeline.enqueue().id for _ in tqdm(range(args.runs), "enqueue", disable=quiet)]
         enqueue_rate = args.runs / (time.perf_counter() - started)
-        workers = _start_workers(args, queue)
+        workers = start_workers(args, queue)
         try:
             _wait(ids, quiet)
             loaded = _report(ids, args.steps)
             _vacuum()
             idle_runs = max(1, args.latency_samples // (args.steps - 1))
             idle = _report(_one_at_a_time(pipeline, idle_runs, quiet), args.steps)
-            rss = _peak_rss_mb(workers)
+            rss = peak_rss_mb(workers)
         finally:
-            _stop(workers)
+            stop(workers)
     finally:
         PipelineRun.objects.filter(pipeline=queue).delete()
         Job.objects.filter(queue=queue).delete()

@@ -1,0 +1,47 @@
+"""Which store serves a Django database alias, and the caller's connection to it.
+
+Tests (``jobline.testing.memory_store``) may put a :class:`jobline.store.memory.MemoryStore`
+in place of every database: then enqueues go to it and no database is touched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connections
+
+from jobline.store import Store, store_for
+
+_replacement: Store | None = None
+
+
+def store(using: str) -> Store:
+    """The store behind a database alias."""
+    if _replacement is not None:
+        return _replacement
+    connection = connections[using]
+    return store_for(connection.vendor, connection.settings_dict)
+
+
+def connection(using: str) -> Any:
+    """The DB-API connection under Django's for ``using``: writes join the caller's
+    transaction. None when a replacement store needs no database."""
+    if _replacement is not None:
+        return None
+    wrapper = connections[using]
+    wrapper.ensure_connection()
+    return wrapper.connection
+
+
+@contextlib.contextmanager
+def replaced_by(replacement: Store) -> Iterator[Store]:
+    """Every alias is served by ``replacement`` inside the block (every thread: a worker's
+    sync jobs enqueue too)."""
+    global _replacement
+    previous, _replacement = _replacement, replacement
+    try:
+        yield replacement
+    finally:
+        _replacement = previous

@@ -1,0 +1,410 @@
+"""An in-memory store: the queue without a database, for tests (yours and jobline's).
+
+It keeps the same promises as the database drivers (the contract suite in
+``tests/contract`` checks them on all three): claims in priority order, only by a worker
+with a live lease; completions only by the job's owner; idempotency keys; terminate,
+pause and resume; the rescue of a lost worker's jobs. Time comes from ``clock`` (seconds,
+``time.time`` by default), so a test can move it forward instead of sleeping.
+
+What it does not do: transactions (a write is visible at once), pipelines and schedules
+(they live in the database's models); those raise :class:`Unsupported`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from jobline.core.states import JobStatus, after_lost
+from jobline.core.values import (
+    ClaimedJob,
+    ClaimFilter,
+    Completion,
+    HeartbeatReply,
+    NewJob,
+    ScheduleOutlook,
+    WorkerInfo,
+)
+from jobline.exceptions import JoblineError
+from jobline.store.port import CONTROL, JOBS
+
+
+class Unsupported(JoblineError):
+    """The memory store has no pipelines and no schedules: test those on SQLite."""
+
+
+@dataclass(slots=True, kw_only=True)
+class MemoryJob:
+    """A job as the memory store holds it (the columns of ``jobline_job`` that matter)."""
+
+    id: int
+    type: str
+    queue: str
+    priority: int
+    inputs: Any
+    max_attempts: int
+    timeout: float | None
+    requires: tuple[str, ...]
+    idempotency_key: str | None
+    run_at: float
+    created_at: float
+    status: JobStatus = JobStatus.QUEUED
+    attempts: int = 0
+    outputs: Any = None
+    error: str = ""
+    traceback: str = ""
+    worker_id: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    cancel_requested: bool = False
+    dispatch: str = ""
+
+
+@dataclass(slots=True)
+class _Worker:
+    info: WorkerInfo
+    lease_expires_at: float
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class MemoryStore:
+    """The queue in this process's memory; thread-safe (enqueue from any thread)."""
+
+    name = "memory"
+    supports_listen = True
+    supports_skip_locked = True
+    supports_returning = True
+    supports_pipelines = False
+
+    def __init__(self, *, clock: Callable[[], float] = time.time):
+        self.clock = clock
+        self.jobs: dict[int, MemoryJob] = {}
+        self.workers: dict[str, _Worker] = {}
+        self.paused: set[str] = set()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._listeners: weakref.WeakSet[MemoryListener] = weakref.WeakSet()
+
+    # -- reading, for tests ---------------------------------------------------------------
+
+    def job(self, job_id: int) -> MemoryJob:
+        return self.jobs[job_id]
+
+    def count(self, status: JobStatus | str | None = None, *, type: str | None = None) -> int:
+        with self._lock:
+            return sum(
+                1
+                for j in self.jobs.values()
+                if (status is None or j.status == status) and (type is None or j.type == type)
+            )
+
+    # -- the caller's side ----------------------------------------------------------------
+
+    def session(self) -> MemorySession:
+        return MemorySession(self)
+
+    def listener(self, channels: Iterable[str]) -> MemoryListener:
+        found = MemoryListener(channels)
+        self._listeners.add(found)
+        return found
+
+    def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+        now = self.clock()
+        inserted = []
+        with self._lock:
+            keys = {j.idempotency_key for j in self.jobs.values() if j.idempotency_key}
+            for r in rows:
+                if r.idempotency_key is not None and r.idempotency_key in keys:
+                    continue
+                job = MemoryJob(
+                    id=next(self._ids),
+                    type=r.type,
+                    queue=r.queue,
+                    priority=r.priority,
+                    inputs=json.loads(json.dumps(r.inputs)),  # stored as JSON, like a database
+                    max_attempts=r.max_attempts,
+                    timeout=r.timeout,
+                    requires=tuple(r.requires),
+                    idempotency_key=r.idempotency_key,
+                    run_at=now + max(0.0, r.delay),
+                    created_at=now,
+                )
+                self.jobs[job.id] = job
+                if job.idempotency_key is not None:
+                    keys.add(job.idempotency_key)
+                inserted.append((job.id, job.idempotency_key))
+        if inserted:
+            self.notify(connection, JOBS)
+        return inserted
+
+    def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
+        wanted = set(keys)
+        with self._lock:
+            return {
+                j.idempotency_key: j.id for j in self.jobs.values() if j.idempotency_key in wanted
+            }
+
+    def notify(self, connection: Any, channel: str) -> None:
+        for listener in list(self._listeners):
+            listener.wake(channel)
+
+    def now(self, connection: Any) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    # -- people's actions (the database stores do these through the models) ---------------
+
+    def terminate(self, ids: Iterable[int]) -> int:
+        """Cancel queued jobs now; ask the workers running the others to stop them."""
+        changed = 0
+        with self._lock:
+            for job_id in ids:
+                job = self.jobs.get(job_id)
+                if job is None:
+                    continue
+                if job.status is JobStatus.QUEUED:
+                    job.status, job.error = JobStatus.CANCELLED, "terminated on request"
+                    job.finished_at = self.clock()
+                    changed += 1
+                elif job.status is JobStatus.RUNNING:
+                    job.cancel_requested = True
+                    changed += 1
+        self.notify(None, CONTROL)
+        return changed
+
+    def pause(self, queue: str) -> None:
+        self.paused.add(queue)
+
+    def resume(self, queue: str) -> None:
+        self.paused.discard(queue)
+        self.notify(None, JOBS)
+
+    # -- not here --------------------------------------------------------------------------
+
+    def _unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"the memory store has no {what}; test them on SQLite")
+
+    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
+        raise self._unsupported("pipelines")
+
+    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Any:
+        raise self._unsupported("pipelines")
+
+    def start_run(self, connection: Any, run_id: int, spec: Any, inputs: Any) -> Any:
+        raise self._unsupported("pipelines")
+
+    def lock_for_write(self, connection: Any) -> None:
+        raise self._unsupported("schedules")
+
+    def schedule_writes(self, connection: Any, *, durable: bool) -> None:
+        raise self._unsupported("schedules")
+
+    def schedule_outlook(self, connection: Any) -> ScheduleOutlook:
+        raise self._unsupported("schedules")
+
+    def advance_schedules(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        raise self._unsupported("schedules")
+
+    def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None:
+        raise self._unsupported("schedules")
+
+    # -- the worker's side (MemorySession calls these under the lock) ----------------------
+
+    def _alive(self, worker_id: str, now: float) -> bool:
+        worker = self.workers.get(worker_id)
+        return worker is not None and worker.lease_expires_at > now
+
+    def _claimable(self, job: MemoryJob, where: ClaimFilter, now: float) -> bool:
+        return (
+            job.status is JobStatus.QUEUED
+            and job.run_at <= now
+            and (where.queues is None or job.queue in where.queues)
+            and job.type in where.types
+            and set(job.requires) <= set(where.tags)
+            and job.queue not in self.paused
+        )
+
+
+class MemoryListener:
+    """Events set by the store's notifications, from whichever thread made them."""
+
+    def __init__(self, channels: Iterable[str]):
+        self._events = {channel: asyncio.Event() for channel in channels}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def event(self, channel: str) -> asyncio.Event:
+        return self._events[channel]
+
+    async def open(self) -> None:
+        self._loop = asyncio.get_running_loop()
+
+    async def close(self) -> None:
+        self._loop = None
+
+    def wake(self, channel: str) -> None:
+        event, loop = self._events.get(channel), self._loop
+        if event is None or loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            event.set()
+        else:
+            loop.call_soon_threadsafe(event.set)
+
+
+class MemorySession:
+    """A worker's view of a :class:`MemoryStore`."""
+
+    def __init__(self, store: MemoryStore):
+        self.store = store
+        self._listener = store.listener((JOBS, CONTROL))
+
+    async def open(self) -> None:
+        await self._listener.open()
+
+    async def close(self) -> None:
+        await self._listener.close()
+
+    async def register_worker(self, info: WorkerInfo, lease: float) -> None:
+        store = self.store
+        with store._lock:
+            store.workers[info.id] = _Worker(info, store.clock() + lease)
+
+    async def heartbeat(
+        self, worker_id: str, lease: float, *, running: int, processed: int, stats: str
+    ) -> HeartbeatReply:
+        store = self.store
+        with store._lock:
+            now = store.clock()
+            if not store._alive(worker_id, now):
+                return HeartbeatReply(alive=False)
+            worker = store.workers[worker_id]
+            worker.lease_expires_at = now + lease
+            worker.stats = {"running": running, "processed": processed, **json.loads(stats)}
+            cancel = [
+                j.id
+                for j in store.jobs.values()
+                if j.worker_id == worker_id and j.status is JobStatus.RUNNING and j.cancel_requested
+            ]
+        return HeartbeatReply(alive=True, cancel=cancel)
+
+    async def deregister_worker(self, worker_id: str) -> None:
+        with self.store._lock:
+            self.store.workers.pop(worker_id, None)
+
+    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
+        store = self.store
+        self._listener.event(JOBS).clear()
+        with store._lock:
+            now = store.clock()
+            if not store._alive(worker_id, now):
+                return []
+            ready = [j for j in store.jobs.values() if store._claimable(j, where, now)]
+            ready.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+            claimed = []
+            for job in ready[:limit]:
+                job.status, job.worker_id = JobStatus.RUNNING, worker_id
+                job.attempts += 1
+                job.started_at = now
+                claimed.append(
+                    ClaimedJob(
+                        id=job.id,
+                        type=job.type,
+                        queue=job.queue,
+                        inputs=json.loads(json.dumps(job.inputs)),
+                        attempt=job.attempts,
+                        max_attempts=job.max_attempts,
+                        timeout=job.timeout,
+                        created_at=datetime.fromtimestamp(job.created_at, UTC),
+                    )
+                )
+        return claimed
+
+    async def complete(self, worker_id: str, done: list[Completion]) -> None:
+        store = self.store
+        with store._lock:
+            now = store.clock()
+            for c in done:
+                job = store.jobs.get(c.id)
+                if job is None or job.worker_id != worker_id or job.status is not JobStatus.RUNNING:
+                    continue  # taken back from a lost worker: this result is not ours to write
+                job.status, job.worker_id = c.status, None
+                job.outputs = None if c.outputs is None else json.loads(c.outputs)
+                job.error, job.traceback = c.error, c.traceback
+                if c.dispatch is not None:
+                    job.dispatch = c.dispatch
+                if c.status is JobStatus.QUEUED:
+                    job.run_at, job.finished_at = now + c.retry_in, None
+                else:
+                    job.finished_at = now
+
+    async def put_back(self, worker_id: str, ids: list[int]) -> None:
+        store = self.store
+        with store._lock:
+            now = store.clock()
+            for job_id in ids:
+                job = store.jobs.get(job_id)
+                if job and job.worker_id == worker_id and job.status is JobStatus.RUNNING:
+                    job.status, job.worker_id, job.run_at = JobStatus.QUEUED, None, now
+                    job.attempts -= 1
+        store.notify(None, JOBS)
+
+    async def rescue_lost(self) -> list[int]:
+        store = self.store
+        with store._lock:
+            now = store.clock()
+            rescued = []
+            for job in store.jobs.values():
+                if job.status is not JobStatus.RUNNING:
+                    continue
+                if job.worker_id is not None and store._alive(job.worker_id, now):
+                    continue
+                job.status = after_lost(
+                    attempt=job.attempts,
+                    max_attempts=job.max_attempts,
+                    cancel_requested=job.cancel_requested,
+                )
+                job.error = (
+                    f"worker lost: its lease expired while attempt {job.attempts} was running"
+                )
+                job.worker_id, job.run_at = None, now
+                job.finished_at = None if job.status is JobStatus.QUEUED else now
+                rescued.append(job.id)
+            for worker_id in [
+                w for w, seen in store.workers.items() if seen.lease_expires_at <= now
+            ]:
+                del store.workers[worker_id]
+        return rescued
+
+    async def next_due_in(self, where: ClaimFilter) -> float | None:
+        store = self.store
+        with store._lock:
+            now = store.clock()
+            due = [
+                j.run_at
+                for j in store.jobs.values()
+                if j.status is JobStatus.QUEUED
+                and j.run_at > now
+                and (where.queues is None or j.queue in where.queues)
+                and j.type in where.types
+            ]
+        return min(due) - now if due else None
+
+    async def wait_for_jobs(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self._listener.event(JOBS).wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def control_event(self) -> asyncio.Event:
+        return self._listener.event(CONTROL)

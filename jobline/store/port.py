@@ -1,0 +1,131 @@
+"""The store port: everything that touches the queue's tables, behind one typed interface.
+
+A driver (``postgres``, ``sqlite``, ``memory``) implements :class:`Store`, in three parts:
+
+* methods that take a DB-API connection run inside the caller's transaction (Django's
+  connection for the alias), so an enqueue, a person's action or a schedule's firing commits
+  with the caller's own writes, or not at all;
+* :meth:`Store.session`: a worker's own async connections for claims, completions,
+  heartbeats and the rescue of lost workers' jobs;
+* :meth:`Store.listener`: wake-ups when other processes change the tables.
+
+Drivers import only ``jobline.core``: business rules (retry or fail, what a pipeline does
+next) come from there, the drivers only execute them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from jobline.core.pipelines.plan import Advanced, Plan
+from jobline.core.pipelines.spec import PipelineSpec
+from jobline.core.values import (
+    ClaimedJob,
+    ClaimFilter,
+    Completion,
+    HeartbeatReply,
+    NewJob,
+    ScheduleOutlook,
+    WorkerInfo,
+)
+
+T = TypeVar("T")
+
+JOBS = "jobline_jobs"  #: jobs were inserted or queued again (PostgreSQL: by a trigger)
+CONTROL = "jobline_control"  #: a terminate, pause or resume: workers look at once
+SCHEDULES = "jobline_schedules"  #: a schedule was created or changed (PostgreSQL: a trigger)
+
+
+class Listener(Protocol):
+    """Wake-ups from other processes' changes. Each channel has an event, set when it was
+    notified (and all of them after a reconnect, when notifications may have been missed);
+    the one who waits clears it before looking."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    def event(self, channel: str) -> asyncio.Event: ...
+
+
+class Session(Protocol):
+    """A worker's side of the store: its own connections, driven from its event loop."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def register_worker(self, info: WorkerInfo, lease: float) -> None: ...
+    async def heartbeat(
+        self, worker_id: str, lease: float, *, running: int, processed: int, stats: str
+    ) -> HeartbeatReply: ...
+    async def deregister_worker(self, worker_id: str) -> None: ...
+    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]: ...
+    async def complete(self, worker_id: str, done: list[Completion]) -> None: ...
+    async def put_back(self, worker_id: str, ids: list[int]) -> None: ...
+    async def rescue_lost(self) -> list[int]: ...
+    async def next_due_in(self, where: ClaimFilter) -> float | None: ...
+    async def wait_for_jobs(self, timeout: float) -> None: ...
+    def control_event(self) -> asyncio.Event: ...
+
+
+class Store(Protocol):
+    """One database's tables. ``connection`` parameters are DB-API connections in the
+    caller's transaction; the memory store ignores them."""
+
+    name: str  #: "postgresql", "sqlite" or "memory"
+    supports_listen: bool  #: notifications wake listeners at once (else they poll)
+    supports_skip_locked: bool  #: concurrent claimers skip each other's rows (else one writer)
+    supports_returning: bool  #: writes return the rows they changed in the same statement
+    supports_pipelines: bool  #: pipeline runs advance in the store's transactions
+
+    def session(self) -> Session: ...
+    def listener(self, channels: Iterable[str]) -> Listener: ...
+
+    # -- the caller's transaction -------------------------------------------------------
+    def insert_jobs(
+        self, connection: Any, rows: Iterable[NewJob]
+    ) -> list[tuple[int, str | None]]: ...
+    def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
+        """The ids of existing jobs with these idempotency keys."""
+        ...
+
+    def notify(self, connection: Any, channel: str) -> None: ...
+    def now(self, connection: Any) -> datetime: ...
+
+    # pipelines: the plans of jobline.core.pipelines.plan, executed here
+    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]: ...
+    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced: ...
+    def start_run(
+        self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any
+    ) -> Advanced: ...
+
+    # schedules
+    def lock_for_write(self, connection: Any) -> None: ...
+    def schedule_writes(self, connection: Any, *, durable: bool) -> None: ...
+    def schedule_outlook(self, connection: Any) -> ScheduleOutlook: ...
+    def advance_schedules(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> None: ...
+    def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None: ...
+
+
+def run_plan(connection: Any, plan: Plan[T]) -> T:
+    """Run a plan on a DB-API connection with ``execute`` (sqlite3, psycopg), in its transaction."""
+    rows: Any = None  # a generator starts with send(None)
+    while True:
+        try:
+            sql, params = plan.send(rows)
+        except StopIteration as done:
+            return done.value
+        cursor = connection.execute(sql, params)
+        rows = cursor.fetchall() if cursor.description else []
+
+
+async def arun_plan(connection: Any, plan: Plan[T]) -> T:
+    """Run a plan on an async psycopg connection, in its transaction."""
+    rows: Any = None  # a generator starts with send(None)
+    while True:
+        try:
+            sql, params = plan.send(rows)
+        except StopIteration as done:
+            return done.value
+        cursor = await connection.execute(sql, params)
+        rows = await cursor.fetchall() if cursor.description else []
