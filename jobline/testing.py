@@ -1,11 +1,13 @@
 """Helpers for testing code that uses jobline.
 
 * :func:`run_inline` runs one job in the current thread, skipping the queue.
+* :func:`memory_store` puts the queue in memory for a ``with`` block: enqueues go there and
+  ``drain`` / ``running_worker`` run a real worker on it, with no database at all.
 * :func:`drain` runs a real worker until ``count`` jobs have finished, or nothing is due.
 * :func:`running_worker` keeps a real worker running in a background thread.
 
-``drain`` and ``running_worker`` use their own database connections, so the jobs must be
-committed: in pytest-django use ``@pytest.mark.django_db(transaction=True)``.
+On a database, ``drain`` and ``running_worker`` use their own connections, so the jobs must
+be committed: in pytest-django use ``@pytest.mark.django_db(transaction=True)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from jobline.core.jobtypes import JobType, registry
+from jobline.services import database
+from jobline.store.memory import MemoryStore
+from jobline.worker.runtime import build_worker
 from jobline.worker.worker import Worker
 
 
@@ -29,6 +34,18 @@ def run_inline(job_type: JobType | str, inputs: Any = None) -> Any:
     if jt.is_async:
         result = asyncio.run(result)
     return None if result is None else jt.outputs.to_json(result)
+
+
+@contextlib.contextmanager
+def memory_store(**options: Any) -> Iterator[MemoryStore]:
+    """Serve every database alias from a fresh in-memory store inside the block.
+
+    ``store.job(id)``, ``store.count(status)`` and ``store.jobs`` show what happened; options
+    go to :class:`MemoryStore` (``clock``). Pipelines and schedules need a database.
+    """
+    store = MemoryStore(**options)
+    with database.replaced_by(store):
+        yield store
 
 
 def drain(
@@ -42,8 +59,6 @@ def drain(
 
     Raises ``TimeoutError`` if that takes longer than ``timeout`` seconds.
     """
-    from jobline.worker.runtime import build_worker
-
     worker = build_worker(using, max_jobs=count, until_idle=count is None, **options)
 
     async def main() -> int:
@@ -61,8 +76,6 @@ def drain(
 @contextlib.contextmanager
 def running_worker(using: str = DEFAULT_DB_ALIAS, **options: Any) -> Iterator[Worker]:
     """A worker running in a background thread for the duration of the ``with`` block."""
-    from jobline.worker.runtime import build_worker
-
     worker = build_worker(using, **options)
     loop = asyncio.new_event_loop()
     started = threading.Event()

@@ -10,7 +10,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connections
+from django.db import connections, transaction
 
 from jobline.store import Store, store_for
 
@@ -33,6 +33,11 @@ def connection(using: str) -> Any:
     wrapper = connections[using]
     wrapper.ensure_connection()
     return wrapper.connection
+
+
+def atomic(using: str) -> contextlib.AbstractContextManager[Any]:
+    """A transaction on ``using`` (a replacement store writes at once: nothing to wrap)."""
+    return contextlib.nullcontext() if _replacement is not None else transaction.atomic(using=using)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.apps import apps
-from django.db import DEFAULT_DB_ALIAS, transaction
+from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
 from jobline.core.jobtypes import JobType, registry
@@ -170,7 +170,7 @@ def enqueue_many(
     alias = using or DEFAULT_DB_ALIAS
     # Rows are validated lazily, batch by batch, while the previous batch is inserted;
     # the transaction makes a bad input anywhere leave nothing behind.
-    with transaction.atomic(using=alias):
+    with database.atomic(alias):
         inserted = _insert((shared.row(jt, inputs) for inputs in inputs_list), alias)
     return [EnqueuedJob(job_id, jt.name, shared.queue) for job_id, _ in inserted]
 

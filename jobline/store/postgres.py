@@ -349,7 +349,7 @@ class PostgresSession:
             [c.outputs for c in done],
             [c.error for c in done],
             [c.traceback for c in done],
-            [c.retry_in for c in done],
+            [float(c.retry_in) for c in done],
             [c.dispatch for c in done],
             worker_id,
         )

@@ -6,9 +6,9 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client, override_settings
 
-from jobline.models.api import ApiToken, hash_token
 from jobline.cli.main import main
 from jobline.models import Job
+from jobline.models.api import ApiToken, hash_token
 from tests.api.conftest import Api
 
 READS = ["/jobs", "/jobs/1", "/job-types", "/queues", "/workers", "/templates", "/timer/1"]

@@ -10,10 +10,10 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
 import jobline
-from jobline.services import actions
 from jobline.api.jobs import page
 from jobline.api.schemas import JobQuery
 from jobline.models import Job
+from jobline.services import actions
 from tests.conftest import ALL_DATABASES
 
 pytestmark = ALL_DATABASES

@@ -8,10 +8,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from jobline.models.api import Template
 from jobline.api.template_import import TemplateFileError, convert
 from jobline.cli.main import main
 from jobline.models import Schedule
+from jobline.models.api import Template
 
 # The shape of RestJobScheduler's job-scheduler-server/job_templates.json, plus two templates
 # for job types defined here (add, from tests/example_app; sleep, built in).

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from jobline.models.api import Template
 from jobline.models import Job
+from jobline.models.api import Template
 
 SCHEMA = {
     "type": "object",

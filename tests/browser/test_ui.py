@@ -10,10 +10,9 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 import jobline
-from jobline.models.api import Template
 from jobline.models import Job, Schedule
-from jobline.pipelines import get_pipeline
-from jobline.models import PipelineDefinition
+from jobline.models.api import Template
+from jobline.pipelines import define, get_pipeline
 from tests.browser.conftest import PASSWORD, shot
 from tests.conftest import ALL_DATABASES
 
@@ -331,7 +330,7 @@ def test_secrets_stay_masked_in_forms_and_are_kept_unless_typed_anew(page, site)
 
 @BOTH
 def test_a_pipeline_run_graph_changes_colour_live_and_a_run_cancels(page, site):
-    PipelineDefinition.define(
+    define(
         {
             "name": "ingest",
             "steps": [

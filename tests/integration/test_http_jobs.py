@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 import jobline
-from jobline.core.retry import RetryPolicy
 from jobline.core.jobtypes import registry
+from jobline.core.retry import RetryPolicy
 from jobline.dispatch.http import verify_signature
 from jobline.models import Job
 from jobline.testing import drain

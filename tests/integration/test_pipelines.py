@@ -14,10 +14,12 @@ from django.test import Client
 import jobline
 from jobline.core.pipelines import StepStatus
 from jobline.core.states import JobStatus
-from jobline.models import Job, PipelineDefinition, PipelineRun, Worker
-from jobline.pipelines import PipelineInputsError, PipelineRunError, get_pipeline
-from jobline.store import driver_for, open_store
 from jobline.core.values import ClaimFilter, Completion
+from jobline.exceptions import PipelineRunError
+from jobline.models import Job, PipelineRun, Worker
+from jobline.pipelines import PipelineInputsError, define, get_pipeline
+from jobline.services import database
+from jobline.store import postgres, sqlite
 from jobline.testing import drain, running_worker
 from tests.conftest import ALL_DATABASES, jobline_process, read_runlog, wait_until
 
@@ -290,23 +292,24 @@ def test_pipeline_defined_as_data(alias):
             {"name": "b", "job_type": "pl_add", "map": {"n": "a.n"}, "inputs": {"plus": 5}},
         ],
     }
-    stored = PipelineDefinition.define(data, using=alias)
+    stored = define(data, using=alias)
     assert stored.definition["edges"] == [["a", "b"]]
     run = finish(get_pipeline("stored", using=alias).enqueue({"n": 1}, using=alias))
     assert run.pipeline == "stored" and run.outputs == {"b": {"n": 7}}
     with pytest.raises(jobline.PipelineDefinitionError, match="no input 'nope'"):
-        PipelineDefinition.define({**data, "steps": [{**data["steps"][0], "inputs": {"nope": 1}}]})
+        define({**data, "steps": [{**data["steps"][0], "inputs": {"nope": 1}}]})
 
 
 def test_a_step_s_success_and_its_children_commit_together(alias, monkeypatch):
     """A crash between the two is impossible: a failed children insert undoes the success."""
     run = CHAIN.enqueue({"n": 1}, using=alias)
-    connection = connections[alias]
-    dialect = type(driver_for(connection.vendor).PIPELINE_SQL)
+    dialect = (
+        postgres.PipelineSQL if connections[alias].vendor == "postgresql" else sqlite.PipelineSQL
+    )
     where = ClaimFilter(queues=None, types=("pl_add",))
 
     async def complete(job_id: int | None) -> None:
-        store = open_store(connection.settings_dict, connection.vendor)
+        store = database.store(alias).session()
         await store.open()
         try:
             if job_id is None:  # claim it first
@@ -346,10 +349,9 @@ def test_a_step_lost_with_its_worker_moves_its_run_on(alias):
         ],
     )
     run = lost.enqueue(using=alias)
-    connection = connections[alias]
 
     async def claim_then_rescue() -> list[int]:
-        store = open_store(connection.settings_dict, connection.vendor)
+        store = database.store(alias).session()
         await store.open()
         try:  # claimed by a worker that never registered: its lease is long gone
             await store.claim("ghost", 10, ClaimFilter(queues=None, types=("pl_add",)))
@@ -365,7 +367,7 @@ def test_a_step_lost_with_its_worker_moves_its_run_on(alias):
 
 def test_admin_shows_runs_and_definitions(django_user_model):
     run = FAILING.enqueue({"n": 1})  # the admin works on the default database
-    PipelineDefinition.define({"name": "shown", "steps": [{"name": "a", "job_type": "noop"}]})
+    define({"name": "shown", "steps": [{"name": "a", "job_type": "noop"}]})
     admin = django_user_model.objects.create_superuser("root", "", "pw")
     client = Client()
     client.force_login(admin)

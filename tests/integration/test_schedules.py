@@ -15,8 +15,8 @@ from django.utils import timezone
 import jobline
 from jobline.models import Job, Schedule, ScheduleRun
 from jobline.scheduler import periodic
-from jobline.services import firing
 from jobline.scheduler.api import sync_periodic
+from jobline.services import firing
 from jobline.services.firing import run_now, tick
 from jobline.testing import drain
 from tests.conftest import ALL_DATABASES

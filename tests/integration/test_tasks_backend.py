@@ -24,8 +24,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 import jobline
-from jobline.services import actions
 from jobline.models import Job
+from jobline.services import actions
 from jobline.testing import drain
 from tests.conftest import ALL_DATABASES, ROOT
 from tests.example_app import tasks

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import jobline
-from jobline.services import actions
 from jobline.models import Job, Worker
+from jobline.services import actions
 from jobline.testing import drain, running_worker
 from tests.conftest import ALL_DATABASES, wait_until
 

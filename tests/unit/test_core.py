@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from jobline.core.jobtypes import registry
 from jobline.core.retry import RetryPolicy
 from jobline.core.schema import InputsError
 from jobline.core.states import JobStatus, Outcome, after_attempt
-from jobline.core.jobtypes import registry
 
 POLICY = RetryPolicy(base=2, factor=3, cap=100, jitter=0.5)
 

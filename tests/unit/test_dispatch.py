@@ -11,10 +11,11 @@ from datetime import UTC, datetime
 import pytest
 
 import jobline
+from jobline.core.jobtypes import JobType
 from jobline.core.retry import RetryPolicy
 from jobline.core.schema import Schema
 from jobline.core.states import JobStatus, Outcome, after_attempt
-from jobline.core.jobtypes import JobType
+from jobline.core.values import ClaimedJob
 from jobline.dispatch import http, kafka
 from jobline.dispatch.guard import (
     AddressNotAllowed,
@@ -24,7 +25,6 @@ from jobline.dispatch.guard import (
     socket_factory,
 )
 from jobline.exceptions import JoblineError
-from jobline.core.values import ClaimedJob
 from jobline.worker import resources
 from jobline.worker.executor import run_attempt
 

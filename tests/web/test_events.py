@@ -15,9 +15,9 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 
 import jobline
-from jobline.services import actions
-from jobline.models.api import ApiToken
 from jobline.models import Job
+from jobline.models.api import ApiToken
+from jobline.services import actions
 from jobline.testing import running_worker
 from jobline.web import events
 from jobline.web.events import Stream, hub_for

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 import jobline
-from jobline.models.api import Template
 from jobline.models import Job, Queue, Worker
+from jobline.models.api import Template
 from jobline.web import stats
 from tests.web.conftest import make_job
 

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 import jobline
-from jobline.models.api import Template
 from jobline.models import Job, Schedule
+from jobline.models.api import Template
 from jobline.redact import HIDDEN, masked_inputs, unmasked
 from tests.web.test_pages import embedded, post_json
 
