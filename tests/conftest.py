@@ -22,6 +22,21 @@ ROOT = Path(__file__).resolve().parent.parent
 ALL_DATABASES = pytest.mark.django_db(transaction=True, databases="__all__")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test run on one database (the ``alias`` fixture) flushes only that one afterwards.
+
+    Flushing PostgreSQL after every SQLite test was most of the suite's time. A PostgreSQL
+    test keeps the SQLite database too: users and tokens of the web face live there.
+    """
+    for item in items:
+        alias = getattr(getattr(item, "callspec", None), "params", {}).get("alias")
+        marker = item.get_closest_marker("django_db")
+        if alias is None or marker is None or marker.kwargs.get("databases") != "__all__":
+            continue
+        databases = ["default"] if alias == "default" else ["default", alias]
+        item.add_marker(pytest.mark.django_db(transaction=True, databases=databases), append=False)
+
+
 @pytest.fixture(params=["default", "postgres"], ids=["sqlite", "postgres"])
 def alias(request: pytest.FixtureRequest) -> str:
     """A database alias; PostgreSQL is skipped only when unreachable outside CI."""
