@@ -27,6 +27,8 @@ from typing import Any
 
 import jsonschema
 
+from jobline.core import safe_schema
+
 INPUT = "input"  #: the reference source that names the pipeline's own inputs
 MAX_FAN_OUT = 100_000  #: most jobs one step may fan out to
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")
@@ -498,7 +500,7 @@ def _field_problems(
     for fname, value in s.inputs.items():
         if fname in props:
             err = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator({**props[fname], "$defs": defs}).iter_errors(value)
+                safe_schema.validator({**props[fname], "$defs": defs}).iter_errors(value)
             )
             if err is not None:
                 problems.append(f"{where}: constant input {fname!r} does not fit: {err.message}")

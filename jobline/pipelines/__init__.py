@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema
 
+from jobline.core import safe_schema
 from jobline.core.pipelines import (
     OnFailure,
     PipelineDefinitionError,
@@ -122,7 +123,7 @@ class Pipeline:
     def validate_inputs(self, inputs: Any) -> None:
         """Raise :class:`PipelineInputsError` unless the inputs fit and the first steps start."""
         spec = self.check()
-        validator = jsonschema.Draft202012Validator(self._inputs_schema)
+        validator = safe_schema.validator(self._inputs_schema)
         errors = [
             {
                 "field": ".".join(map(str, e.absolute_path)),
