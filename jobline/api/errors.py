@@ -21,6 +21,7 @@ from ninja.parser import Parser
 
 from jobline.api import conf
 from jobline.exceptions import InputsError, UnknownJobType
+from jobline.input_guard import NUL_MESSAGE, nul_field
 
 
 class Error(Schema):
@@ -161,12 +162,18 @@ class JoblineAPI(NinjaAPI):
 
     def _refused(self, request: HttpRequest) -> HttpResponse | None:
         try:
-            return self._too_large(request) if _body_too_large(request) else None
+            if _body_too_large(request):
+                return self._too_large(request)
         except RequestDataTooBig:  # over Django's own DATA_UPLOAD_MAX_MEMORY_SIZE
             return self._too_large(request)
+        if (where := nul_field(request)) is not None:  # PostgreSQL cannot store or compare it
+            error = {"field": where, "message": NUL_MESSAGE, "type": "nul_character"}
+            return self._reply(request, [error], 422)
+        return None
 
     def _limit_body(self, run: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a whole operation, so an oversized body is refused before it is parsed."""
+        """Wrap a whole operation, so an oversized body or a NUL character is refused before
+        it is parsed."""
         if inspect.iscoroutinefunction(run):
 
             @wraps(run)

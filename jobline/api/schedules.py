@@ -18,7 +18,7 @@ from pydantic import Field
 
 from jobline.api.errors import FieldErrors, check_json_size, model_errors, responses
 from jobline.api.jobs import get_job
-from jobline.api.schemas import MAX_ID, Body, IsoDatetime, JobOut
+from jobline.api.schemas import MAX_ID, QUEUE_OR_EMPTY, Body, IsoDatetime, JobOut
 from jobline.core.schedules import Kind, Misfire, ScheduleError
 from jobline.redact import masked_inputs, unmasked
 from jobline.scheduler.firing import run_now
@@ -36,7 +36,9 @@ class ScheduleIn(Body):
     title: str = Field("", max_length=200)
     job_type: str = Field(min_length=1, max_length=200)
     inputs: dict[str, Any] = Field(default_factory=dict)
-    queue: str = Field("", max_length=100, description="Empty: the job type's queue.")
+    queue: str = Field(
+        "", max_length=100, pattern=QUEUE_OR_EMPTY, description="Empty: the job type's queue."
+    )
     priority: int | None = Field(None, ge=-100, le=100)
     is_active: bool = True
     kind: KindName = "cron"
@@ -64,7 +66,7 @@ class SchedulePatch(Body):
     title: str = Field(None, max_length=200)
     job_type: str = Field(None, min_length=1, max_length=200)
     inputs: dict[str, Any] = None  # type: ignore[assignment]
-    queue: str = Field(None, max_length=100)
+    queue: str = Field(None, max_length=100, pattern=QUEUE_OR_EMPTY)
     priority: int | None = Field(None, ge=-100, le=100)
     is_active: bool = None  # type: ignore[assignment]
     kind: KindName = None  # type: ignore[assignment]

@@ -18,6 +18,7 @@ from jobline.core.schedules import Kind, Misfire, ScheduleError, Timing, default
 from jobline.core.states import FINISHED
 from jobline.definitions import registry
 from jobline.exceptions import InputsError, UnknownJobType
+from jobline.input_guard import field_errors
 
 #: Written only by the scheduler (and ``run_now``); a save keeps the stored values.
 SCHEDULER_FIELDS = ("next_run_at", "last_run_at", "last_job_id", "run_count")
@@ -169,6 +170,8 @@ class Schedule(models.Model):
             errors.setdefault("job_type", []).append(str(exc))
         except InputsError as exc:
             errors.setdefault("inputs", []).append(str(exc))
+        for field, problems in field_errors(self).items():
+            errors.setdefault(field, []).extend(problems)
         if errors:
             raise ValidationError(errors)
 

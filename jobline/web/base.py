@@ -15,6 +15,7 @@ from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, reverse
 
 from jobline.api.auth import user_can_read, user_can_write
+from jobline.input_guard import NUL_MESSAGE, nul_field
 
 HERE = Path(__file__).resolve().parent
 ASSETS = HERE / "static" / "jobline"
@@ -102,6 +103,8 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return redirect_to_login(request.get_full_path(), reverse("jobline:login"))
         if not user_can_read(request.user):
             return render(request, "jobline/denied.html", status=403)
+        if (where := nul_field(request)) is not None:
+            return HttpResponse(f"{where}: {NUL_MESSAGE}", status=422, content_type="text/plain")
         return view(request, *args, **kwargs)
 
     return wrapper
