@@ -14,6 +14,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from jobline import operations
+from jobline.core import values
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
 
@@ -62,6 +63,9 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @action
 def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
+    if problem := values.queue_problem(name):
+        flash(request, problem, "error")
+        return _back(request)
     operations.pause_queue(name)
     stats.clear_cache()
     flash(request, f"Queue {name} is paused: workers take no new jobs from it.")
