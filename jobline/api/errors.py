@@ -14,12 +14,13 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationErrorContext
 from ninja.errors import ValidationError as RequestError
 from ninja.parser import Parser
 
 from jobline.api import conf
+from jobline.api.events_doc import DocumentedEvents
 from jobline.exceptions import InputsError, UnknownJobType
 from jobline.input_guard import NUL_MESSAGE, nul_field
 
@@ -113,7 +114,7 @@ def _body_too_large(request: HttpRequest) -> bool:
     return size > limit or (request.method not in ("GET", "HEAD") and len(request.body) > limit)
 
 
-class JoblineAPI(NinjaAPI):
+class JoblineAPI(DocumentedEvents):
     """A NinjaAPI whose 422s name fields as sent, with jobline's handlers and body limit."""
 
     def __init__(self, **kwargs: Any):

@@ -99,7 +99,7 @@ class ScheduleOut(Schema):
     max_runs: int | None
     misfire_policy: str
     misfire_grace: float
-    catch_up: int
+    catch_up: int = Field(ge=0)  # the admin allows more than the API's 10,000
     reschedule_after_finish: bool
     next_run_at: datetime | None
     last_run_at: datetime | None

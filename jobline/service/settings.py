@@ -15,6 +15,7 @@ from jobline.service.database import database, sqlite_url
 env.load()
 
 DATA_DIR = Path(env.text("JOBLINE_DATA_DIR", "jobline-data"))
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # the secret key and database live here
 
 
 def _secret_key() -> str:
@@ -23,9 +24,8 @@ def _secret_key() -> str:
         return key
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
