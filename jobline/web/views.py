@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
-from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -17,6 +16,7 @@ from jobline import operations
 from jobline.core import values
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
+from jobline.web.login_throttle import LoginForm
 
 
 def _charts(data: dict) -> list[charts.Chart]:
@@ -88,11 +88,13 @@ def login(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = ""
     target = target or reverse("jobline:dashboard")
-    form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)
+    form = LoginForm(request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         auth_login(request, form.get_user())
         return redirect(target)
-    return render(request, "jobline/login.html", {"form": form, "next": target})
+    throttled = form.has_error("__all__", "throttled")
+    context = {"form": form, "next": target}
+    return render(request, "jobline/login.html", context, status=429 if throttled else 200)
 
 
 def logout(request: HttpRequest) -> HttpResponse:
