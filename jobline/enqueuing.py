@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from jobline.core import values
 from jobline.definitions import JobType, registry
+from jobline.exceptions import InputsError
 from jobline.store import driver_for
 from jobline.store.base import NewJob
 
@@ -94,6 +95,8 @@ class _Options:
     def row(self, job_type: JobType, inputs: Any, idempotency_key: str | None = None) -> NewJob:
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise ValueError("idempotency_key must be 1 to 200 characters")
+        if errors := values.nul_errors(inputs):  # no database stores them; PostgreSQL errs
+            raise InputsError(job_type.name, errors)
         schema = job_type.inputs
         return NewJob(
             type=job_type.name,

@@ -18,8 +18,6 @@ from django.http import HttpRequest, HttpResponse
 
 from jobline.core import values
 
-NUL_MESSAGE = "NUL characters (\\u0000) are not allowed"
-
 
 def nul_field(request: HttpRequest) -> str | None:
     """Where the request holds a NUL character (``path``, a parameter's name, a dotted path
@@ -55,7 +53,7 @@ def field_errors(instance: models.Model) -> dict[str, list[str]]:
         elif field.name == "queue" and value:
             problem = values.queue_problem(value)
         elif (where := values.nul_path(value)) is not None:
-            problem = NUL_MESSAGE + (f" (at {where})" if where else "")
+            problem = values.NUL_MESSAGE + (f" (at {where})" if where else "")
         else:
             problem = None
         if problem:
@@ -72,6 +70,8 @@ class InputGuardMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if (where := nul_field(request)) is not None:
             return HttpResponse(
-                f"{where}: {NUL_MESSAGE}", status=422, content_type="text/plain; charset=utf-8"
+                f"{where}: {values.NUL_MESSAGE}",
+                status=422,
+                content_type="text/plain; charset=utf-8",
             )
         return self.get_response(request)

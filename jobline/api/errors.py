@@ -21,8 +21,9 @@ from ninja.parser import Parser
 
 from jobline.api import conf
 from jobline.api.events_doc import DocumentedEvents
+from jobline.core.values import NUL_MESSAGE
 from jobline.exceptions import InputsError, UnknownJobType
-from jobline.input_guard import NUL_MESSAGE, nul_field
+from jobline.input_guard import nul_field
 
 
 class Error(Schema):
@@ -168,7 +169,7 @@ class JoblineAPI(DocumentedEvents):
         except RequestDataTooBig:  # over Django's own DATA_UPLOAD_MAX_MEMORY_SIZE
             return self._too_large(request)
         if (where := nul_field(request)) is not None:  # PostgreSQL cannot store or compare it
-            error = {"field": where, "message": NUL_MESSAGE, "type": "nul_character"}
+            error = {"field": where, "message": NUL_MESSAGE, "type": "nul"}
             return self._reply(request, [error], 422)
         return None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
@@ -10,6 +12,7 @@ from ninja import Router, Schema, Status
 from jobline.models import Job, Worker
 
 router = Router(tags=["health"])
+log = logging.getLogger("jobline.api")
 
 
 class Health(Schema):
@@ -28,6 +31,7 @@ def health(request: HttpRequest):
         queued = Job.objects.filter(status="queued").count()
         running = Job.objects.filter(status="running").count()
     except DatabaseError as exc:
+        log.warning("health: the database cannot be reached: %s", exc)
         return Status(
             503,
             Health(

@@ -21,6 +21,8 @@ MAX_DELAY = 100 * 365 * 86_400  #: seconds; beyond a century is a mistake, not a
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, tzinfo=UTC)
 
+NUL_MESSAGE = "NUL characters (\\u0000) are not allowed"
+
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
@@ -40,6 +42,12 @@ def nul_path(value: Any, path: str = "") -> str | None:
             if (found := nul_path(item, f"{path}.{index}" if path else str(index))) is not None:
                 return found
     return None
+
+
+def nul_errors(value: Any) -> list[dict[str, Any]]:
+    """``value``'s NUL problem as field errors (``{"field", "message", "type"}``), or []."""
+    where = nul_path(value)
+    return [] if where is None else [{"field": where, "message": NUL_MESSAGE, "type": "nul"}]
 
 
 def datetime_problem(value: datetime) -> str | None:

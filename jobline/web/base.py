@@ -15,7 +15,8 @@ from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, reverse
 
 from jobline.api.auth import user_can_read, user_can_write
-from jobline.input_guard import NUL_MESSAGE, nul_field
+from jobline.core.values import NUL_MESSAGE
+from jobline.input_guard import nul_field
 
 HERE = Path(__file__).resolve().parent
 # The UI loads its own scripts, styles and images only, with no inline code: injected markup
