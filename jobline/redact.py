@@ -1,9 +1,11 @@
 """Secrets in job inputs: what the UI, the API and the logs show instead of them.
 
-Two rules, one helper. Fields the job type's schema marks secret (``SecretStr``, a
-``writeOnly`` or ``password`` field) are hidden entirely. Inside free-form objects, whose
-schema names no fields (such as a ``kafka`` job's ``configs``), strings under secret-looking
-keys (``google_api_key``, ``password``, ``token``...) show only their last 4 characters.
+Three rules, one module. Fields the job type's schema marks secret (``SecretStr``, a
+``writeOnly`` or ``password`` field) are hidden entirely. Values under secret-looking keys
+(``google_api_key``, ``password``, ``token``, ``Authorization``, ``Cookie``...), at any depth
+and of any type, are masked: strings show only their last 4 characters, anything else is
+hidden. The password of a URL (``https://user:password@host``) is masked wherever it
+appears: in inputs, outputs, errors and logs (:func:`masked_text`, :class:`SecretsFilter`).
 The stored inputs keep the real values: executors and jobs need them.
 
 Forms (web UI, admin) and the API show stored inputs masked, so what comes back on save may
@@ -14,6 +16,7 @@ secret while a newly typed value replaces it.
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from typing import Any
@@ -23,8 +26,12 @@ from django import forms
 from jobline.core.jobtypes import registry
 from jobline.core.schema import Schema
 
-SECRET_NAME = re.compile(r"key|secret|password|passwd|token|credential", re.IGNORECASE)
+SECRET_NAME = re.compile(
+    r"key|secret|password|passwd|token|credential|authori[sz]ation|cookie", re.IGNORECASE
+)
 HIDDEN = "••••••"
+# scheme://user:password@ -> the password; the user name stays readable.
+URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/?#\s:@]*:)[^/?#\s@]*@")
 
 
 def mask(secret: str) -> str:
@@ -32,16 +39,41 @@ def mask(secret: str) -> str:
     return f"****{secret[-4:]}" if len(secret) >= 12 else "****"
 
 
+def masked_text(text: str) -> str:
+    """``text`` with the password of every URL in it masked."""
+    return URL_PASSWORD.sub(r"\1****@", text)
+
+
+def _secret(value: Any) -> Any:
+    """A value under a secret-looking key, whatever its type."""
+    if isinstance(value, str):
+        return mask(value)
+    return value if value is None else HIDDEN
+
+
 def redacted(value: Any) -> Any:
-    """``value`` with strings under secret-looking keys masked, at any depth."""
+    """``value`` with values under secret-looking keys and URL passwords masked, at any
+    depth."""
     if isinstance(value, dict):
         return {
-            k: mask(v) if isinstance(v, str) and SECRET_NAME.search(str(k)) else redacted(v)
-            for k, v in value.items()
+            k: _secret(v) if SECRET_NAME.search(str(k)) else redacted(v) for k, v in value.items()
         }
     if isinstance(value, list):
         return [redacted(v) for v in value]
+    if isinstance(value, str):
+        return masked_text(value)
     return value
+
+
+class SecretsFilter(logging.Filter):
+    """A logging filter that masks URL passwords in every record it passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        shown = masked_text(message)
+        if shown != message:
+            record.msg, record.args = shown, None
+        return True
 
 
 def masked_inputs(job_type: str, inputs: Any, schema: dict[str, Any] | None = None) -> Any:
@@ -133,7 +165,15 @@ def _masked(value: Any, schema: dict[str, Any], defs: dict[str, Any]) -> Any:
         if "properties" not in schema:  # free-form: only the keys' names can tell
             return redacted(value)
         props = schema["properties"]
-        return {k: _masked(v, props.get(k, {}), defs) for k, v in value.items()}
+        return {k: _field(k, v, props.get(k, {}), defs) for k, v in value.items()}
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [_masked(v, schema["items"], defs) for v in value]
-    return value
+    return redacted(value)
+
+
+def _field(key: Any, value: Any, schema: dict[str, Any], defs: dict[str, Any]) -> Any:
+    """A typed object's field: hidden if its schema says so, masked if its name says so."""
+    shown = _masked(value, schema, defs)
+    if shown != HIDDEN and SECRET_NAME.search(str(key)):
+        return _secret(value)
+    return shown

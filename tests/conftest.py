@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import caches
 from django.db import connections
 
 from jobline.dispatch.broker import BrokerUnavailable, local_broker
@@ -46,6 +47,13 @@ def alias(request: pytest.FixtureRequest) -> str:
             "set JOBLINE_TEST_POSTGRES_URL (never skipped with CI=true)"
         )
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _no_login_failures_carried_over() -> Iterator[None]:
+    """Sign-in failures are counted in the cache (per address too): each test starts at 0."""
+    yield
+    caches["default"].clear()
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "tests.example_app",
 ]
 MIDDLEWARE = [
+    "jobline.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -63,9 +63,9 @@ class Receiver:
 
 async def set_timers(
     api: httpx.AsyncClient, hooks: str, count: int, seconds: int, concurrency: int
-) -> tuple[dict[int, int], dict[int, float], list[float]]:
+) -> tuple[dict[int, str], dict[int, float], list[float]]:
     """One timer per n: returns each one's id, its due time (monotonic), the POSTs' durations."""
-    ids: dict[int, int] = {}
+    ids: dict[int, str] = {}
     due: dict[int, float] = {}
     took: list[float] = []
     gate = asyncio.Semaphore(concurrency)
@@ -83,29 +83,48 @@ async def set_timers(
     return ids, due, took
 
 
-async def first_attempts(api: httpx.AsyncClient, ids: dict[int, int], wait: float) -> list[str]:
+async def timer_jobs(api: httpx.AsyncClient) -> dict[str, dict]:
+    """Every http job by timer id (its idempotency key is ``timer:<id>``)."""
+    found, cursor = {}, None
+    while True:
+        params = {"type": "http", "limit": 500} | ({"cursor": cursor} if cursor else {})
+        page = (await api.get("/api/v1/jobs", params=params)).raise_for_status().json()
+        for job in page["items"]:
+            found[(job["idempotency_key"] or "").removeprefix("timer:")] = job
+        if not (cursor := page["next_cursor"]):
+            return found
+
+
+async def first_attempts(api: httpx.AsyncClient, ids: dict[int, str], wait: float) -> list[str]:
     """Problems with the timers' jobs: each must succeed, on its first attempt."""
     deadline = time.monotonic() + wait
+    while True:
+        jobs = await timer_jobs(api)
+        mine = [jobs.get(timer_id) for timer_id in ids.values()]
+        waiting = any(job and job["status"] in ("queued", "running") for job in mine)
+        if not waiting or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
     problems = []
-    for n, job_id in ids.items():
-        while True:
-            job = (await api.get(f"/api/v1/jobs/{job_id}")).raise_for_status().json()
-            if job["status"] not in ("queued", "running") or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.2)
-        if job["status"] != "succeeded" or job["attempts"] != 1:
-            problems.append(f"/hook/{n}: job {job_id} {job['status']}, attempts {job['attempts']}")
+    for n, timer_id in ids.items():
+        job = jobs.get(timer_id)
+        if job is None:
+            problems.append(f"/hook/{n}: no job for timer {timer_id}")
+        elif job["status"] != "succeeded" or job["attempts"] != 1:
+            problems.append(
+                f"/hook/{n}: timer {timer_id} {job['status']}, attempts {job['attempts']}"
+            )
     return problems
 
 
-def check_calls(receiver: Receiver, ids: dict[int, int]) -> list[str]:
+def check_calls(receiver: Receiver, ids: dict[int, str]) -> list[str]:
     problems = []
-    for n, job_id in ids.items():
+    for n, timer_id in ids.items():
         calls = receiver.calls.get(n, [])
         if len(calls) != 1:
             problems.append(f"/hook/{n} called {len(calls)} times")
-        elif calls[0][1] != str(job_id):
-            problems.append(f"/hook/{n}: Idempotency-Key {calls[0][1]!r}, timer id {job_id}")
+        elif calls[0][1] != timer_id:
+            problems.append(f"/hook/{n}: Idempotency-Key {calls[0][1]!r}, timer id {timer_id}")
     return problems
 
 

@@ -14,13 +14,16 @@ from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.http import HttpRequest, HttpResponse
-from ninja import NinjaAPI, Schema
+from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationErrorContext
 from ninja.errors import ValidationError as RequestError
 from ninja.parser import Parser
 
 from jobline.api import conf
+from jobline.api.events_doc import DocumentedEvents
+from jobline.core.input_rules import NUL_MESSAGE
 from jobline.exceptions import InputsError, UnknownJobType
+from jobline.input_guard import nul_field
 
 
 class Error(Schema):
@@ -112,7 +115,7 @@ def _body_too_large(request: HttpRequest) -> bool:
     return size > limit or (request.method not in ("GET", "HEAD") and len(request.body) > limit)
 
 
-class JoblineAPI(NinjaAPI):
+class JoblineAPI(DocumentedEvents):
     """A NinjaAPI whose 422s name fields as sent, with jobline's handlers and body limit."""
 
     def __init__(self, **kwargs: Any):
@@ -161,12 +164,18 @@ class JoblineAPI(NinjaAPI):
 
     def _refused(self, request: HttpRequest) -> HttpResponse | None:
         try:
-            return self._too_large(request) if _body_too_large(request) else None
+            if _body_too_large(request):
+                return self._too_large(request)
         except RequestDataTooBig:  # over Django's own DATA_UPLOAD_MAX_MEMORY_SIZE
             return self._too_large(request)
+        if (where := nul_field(request)) is not None:  # PostgreSQL cannot store or compare it
+            error = {"field": where, "message": NUL_MESSAGE, "type": "nul"}
+            return self._reply(request, [error], 422)
+        return None
 
     def _limit_body(self, run: Callable[..., Any]) -> Callable[..., Any]:
-        """Wrap a whole operation, so an oversized body is refused before it is parsed."""
+        """Wrap a whole operation, so an oversized body or a NUL character is refused before
+        it is parsed."""
         if inspect.iscoroutinefunction(run):
 
             @wraps(run)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
@@ -10,6 +12,7 @@ from ninja import Router, Schema, Status
 from jobline.models import Job, Worker
 
 router = Router(tags=["health"])
+log = logging.getLogger("jobline.api")
 
 
 class Health(Schema):
@@ -18,7 +21,7 @@ class Health(Schema):
     workers: int  #: workers whose lease is live
     queue_depth: int  #: jobs waiting to run now or later
     running: int
-    error: str | None = None
+    error: str | None = None  #: the database's own message for staff; a summary for others
 
 
 @router.get("/health", response={200: Health, 503: Health}, auth=None)
@@ -28,6 +31,7 @@ def health(request: HttpRequest):
         queued = Job.objects.filter(status="queued").count()
         running = Job.objects.filter(status="running").count()
     except DatabaseError as exc:
+        log.warning("health: the database cannot be reached: %s", exc)
         return Status(
             503,
             Health(
@@ -36,7 +40,16 @@ def health(request: HttpRequest):
                 workers=0,
                 queue_depth=0,
                 running=0,
-                error=str(exc).strip(),
+                # The driver's text names hosts, users and paths: for staff eyes only.
+                error=str(exc).strip() if _is_staff(request) else "the database cannot be reached",
             ),
         )
     return Health(status="ok", database=True, workers=workers, queue_depth=queued, running=running)
+
+
+def _is_staff(request: HttpRequest) -> bool:
+    try:  # sessions and users live in the database that just failed
+        user = getattr(request, "user", None)
+        return bool(user is not None and user.is_active and user.is_staff)
+    except DatabaseError:
+        return False

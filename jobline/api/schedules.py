@@ -1,6 +1,6 @@
 """``/api/v1/schedules``: stored schedules (CRUD), their run history, and ``run-now``.
 
-The model validates and re-arms itself on save (``jobline.scheduler.models``); the
+The model validates and re-arms itself on save (``jobline.models.schedules``); the
 scheduler owns ``next_run_at``, ``last_run_at``, ``last_job_id`` and ``run_count``.
 """
 
@@ -18,7 +18,7 @@ from pydantic import Field
 
 from jobline.api.errors import FieldErrors, check_json_size, model_errors, responses
 from jobline.api.jobs import get_job
-from jobline.api.schemas import MAX_ID, Body, IsoDatetime, JobOut
+from jobline.api.schemas import MAX_ID, QUEUE_OR_EMPTY, Body, IsoDatetime, JobOut
 from jobline.core.schedules import Kind, Misfire, ScheduleError
 from jobline.models.schedules import Schedule, ScheduleRun
 from jobline.redact import masked_inputs, unmasked
@@ -36,7 +36,9 @@ class ScheduleIn(Body):
     title: str = Field("", max_length=200)
     job_type: str = Field(min_length=1, max_length=200)
     inputs: dict[str, Any] = Field(default_factory=dict)
-    queue: str = Field("", max_length=100, description="Empty: the job type's queue.")
+    queue: str = Field(
+        "", max_length=100, pattern=QUEUE_OR_EMPTY, description="Empty: the job type's queue."
+    )
     priority: int | None = Field(None, ge=-100, le=100)
     is_active: bool = True
     kind: KindName = "cron"
@@ -64,7 +66,7 @@ class SchedulePatch(Body):
     title: str = Field(None, max_length=200)
     job_type: str = Field(None, min_length=1, max_length=200)
     inputs: dict[str, Any] = None  # type: ignore[assignment]
-    queue: str = Field(None, max_length=100)
+    queue: str = Field(None, max_length=100, pattern=QUEUE_OR_EMPTY)
     priority: int | None = Field(None, ge=-100, le=100)
     is_active: bool = None  # type: ignore[assignment]
     kind: KindName = None  # type: ignore[assignment]
@@ -97,7 +99,7 @@ class ScheduleOut(Schema):
     max_runs: int | None
     misfire_policy: str
     misfire_grace: float
-    catch_up: int
+    catch_up: int = Field(ge=0)  # the admin allows more than the API's 10,000
     reschedule_after_finish: bool
     next_run_at: datetime | None
     last_run_at: datetime | None

@@ -7,14 +7,23 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from ninja import Schema
-from pydantic import AwareDatetime, BeforeValidator, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    model_validator,
+)
 
+from jobline.core import input_rules
 from jobline.redact import masked_inputs
 
 if TYPE_CHECKING:
     from jobline.models import Job
 
-MAX_DELAY = 100 * 365 * 86_400  # seconds; beyond a century is a mistake, not a plan
+MAX_DELAY = input_rules.MAX_DELAY
 MAX_ID = 2**63 - 1  # ids are 64-bit; larger numbers cannot name a row
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
@@ -29,8 +38,23 @@ def _iso_8601(value: Any) -> Any:
     raise ValueError("expected an ISO 8601 datetime with a time zone, e.g. 2030-01-31T09:00:00Z")
 
 
+def _storable(value: datetime) -> datetime:
+    if problem := input_rules.datetime_problem(value):
+        raise ValueError(problem)
+    return value
+
+
 #: A timezone-aware datetime, sent as ISO 8601 text (in a query string or a body).
-IsoDatetime = Annotated[AwareDatetime, Strict(False), BeforeValidator(_iso_8601)]
+IsoDatetime = Annotated[
+    AwareDatetime, Strict(False), BeforeValidator(_iso_8601), AfterValidator(_storable)
+]
+
+#: A queue's name (``jobline.core.input_rules.QUEUE_NAME``).
+QueueName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=input_rules.QUEUE_NAME.pattern)
+]
+#: A queue's name, or "" for the job type's queue.
+QUEUE_OR_EMPTY = f"^(|{input_rules.QUEUE_NAME.pattern[1:-1]})$"
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 DispatchName = Literal["delivered", "running", "succeeded", "failed"]
@@ -46,7 +70,7 @@ class Body(Schema):
 class JobOptions(Body):
     """How to enqueue: each option left out takes the job type's (or template's) default."""
 
-    queue: str | None = Field(None, min_length=1, max_length=100)
+    queue: QueueName | None = None
     priority: int | None = Field(None, ge=-100, le=100, description="Higher runs first.")
     run_at: IsoDatetime | None = Field(None, description="Not before this time.")
     delay: float | None = Field(None, ge=0, le=MAX_DELAY, description="Seconds from now.")

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from jobline.api.errors import check_json_size, model_errors, responses
 from jobline.api.jobs import get_job
-from jobline.api.schemas import MAX_DELAY, MAX_ID, Body, JobOptions, JobOut
+from jobline.api.schemas import MAX_DELAY, MAX_ID, QUEUE_OR_EMPTY, Body, JobOptions, JobOut
 from jobline.core.jobtypes import registry
 from jobline.exceptions import UnknownJobType
 from jobline.models import Template
@@ -39,7 +39,9 @@ class TemplateIn(Body):
     )
     user_triggered: bool = True
     enabled: bool = True
-    queue: str = Field("", max_length=100, description="Empty: the job type's queue.")
+    queue: str = Field(
+        "", max_length=100, pattern=QUEUE_OR_EMPTY, description="Empty: the job type's queue."
+    )
     priority: int | None = Field(None, ge=-100, le=100)
     delay: float | None = Field(None, ge=0, le=MAX_DELAY, description="Seconds before it runs.")
     schedule_id: int | None = Field(
@@ -59,7 +61,7 @@ class TemplatePatch(Body):
     inputs_schema: dict[str, Any] | None = None
     user_triggered: bool = None  # type: ignore[assignment]
     enabled: bool = None  # type: ignore[assignment]
-    queue: str = Field(None, max_length=100)
+    queue: str = Field(None, max_length=100, pattern=QUEUE_OR_EMPTY)
     priority: int | None = Field(None, ge=-100, le=100)
     delay: float | None = Field(None, ge=0, le=MAX_DELAY)
     schedule_id: int | None = Field(None, ge=1, le=MAX_ID)

@@ -41,9 +41,23 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", "-c", type=int, help="jobs run at once (WORKER_CONCURRENCY)")
 
 
+DATA_DIR_HELP = "folder for the SQLite database (JOBLINE_DATA_DIR)"
+
+
+def _global_options_after(parser: argparse.ArgumentParser) -> None:
+    """Let every command (and sub-command) take the global options after its name too.
+
+    SUPPRESS: a command that is not given the option leaves the global one as it was."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument("--data-dir", default=argparse.SUPPRESS, help=DATA_DIR_HELP)
+                _global_options_after(command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jobline", description=__doc__)
-    parser.add_argument("--data-dir", help="folder for the SQLite database (JOBLINE_DATA_DIR)")
+    parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser(
@@ -113,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs enqueued one by one into idle workers to time the start",
     )
     bench.add_argument("--no-progress", action="store_true")
+    _global_options_after(parser)
     return parser
 
 

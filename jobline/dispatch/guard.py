@@ -46,11 +46,25 @@ def parse_networks(value: str | Iterable[str]) -> tuple[Network, ...]:
         raise JoblineError(f"JOBLINE_HTTP_ALLOWED_NETWORKS: {exc}") from None
 
 
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: the last 32 bits are IPv4
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (and reaches): mapped ``::ffff:a.b.c.d``,
+    NAT64 ``64:ff9b::a.b.c.d``, 6to4 ``2002:AABB:CCDD::`` or IPv4-compatible ``::a.b.c.d``."""
+    if ip.ipv4_mapped or ip.sixtofour:
+        return ip.ipv4_mapped or ip.sixtofour
+    if ip in NAT64 or (ip in IPV4_COMPATIBLE and int(ip) > 1):  # not :: or ::1 themselves
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def refusal(address: str, allowed: Sequence[Network]) -> str | None:
     """Why http jobs may not connect to ``address``, or None when they may."""
     ip = ipaddress.ip_address(address.partition("%")[0])  # without an IPv6 zone ("%eth0")
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+    if isinstance(ip, ipaddress.IPv6Address) and (v4 := embedded_ipv4(ip)):
+        ip = v4  # judged by the IPv4 address it leads to: ::ffff:127.0.0.1 is 127.0.0.1
     if any(ip in network for network in allowed):
         return None
     if ip.is_global and not ip.is_multicast:

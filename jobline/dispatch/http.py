@@ -33,9 +33,11 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from jobline import conf
+from jobline.core import input_rules
 from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail, Retry
 from jobline.jobtypes import Job
+from jobline.redact import masked_text, redacted
 from jobline.worker.resources import shared
 
 if TYPE_CHECKING:
@@ -168,6 +170,8 @@ class HttpRequest:
             _ = parsed.port  # raises on a port that is not a number in range
         except ValueError as exc:
             raise ValueError(f"not a valid URL: {exc}") from None
+        if problem := input_rules.url_problem(url):
+            raise ValueError(problem)
         if parsed.scheme.lower() not in ("http", "https"):
             raise ValueError("only http:// and https:// URLs can be called")
         if not parsed.hostname:
@@ -250,7 +254,7 @@ async def send(
 
     from jobline.dispatch.guard import is_refusal
 
-    what = f"{request.method} {request.url}"
+    what = f"{request.method} {masked_text(request.url)}"  # errors show no URL password
     started = time.monotonic()
     try:
         async with asyncio.timeout(request.timeout):  # the whole request, redirects included
@@ -271,15 +275,16 @@ async def send(
             raise Fail(f"{exc.strerror} ({what})") from None
         raise Retry(f"{type(exc).__name__}: {exc} ({what})") from None
     except (aiohttp.InvalidURL, aiohttp.TooManyRedirects) as exc:
-        raise Fail(f"{type(exc).__name__}: {exc} ({what})") from None
+        raise Fail(f"{type(exc).__name__}: {masked_text(str(exc))} ({what})") from None
     except aiohttp.ClientError as exc:
-        raise Retry(f"{type(exc).__name__}: {exc} ({what})") from None
+        raise Retry(f"{type(exc).__name__}: {masked_text(str(exc))} ({what})") from None
     return HttpResponse(
         status=response.status,
-        headers=_joined(response.headers.items()),
+        # Outputs are shown as stored: a Set-Cookie or a URL password must not be in them.
+        headers=redacted(_joined(response.headers.items())),
         body=body.decode(_charset(response.charset), errors="replace"),
         truncated=truncated,
-        url=str(response.url),
+        url=masked_text(str(response.url)),
         elapsed=round(time.monotonic() - started, 6),
     )
 
@@ -314,7 +319,7 @@ def check(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     """The response if its status is expected; else ``Retry`` or ``Fail``."""
     if request.succeeded(response.status):
         return response
-    problem = f"HTTP {response.status} from {request.method} {request.url}"
+    problem = f"HTTP {response.status} from {request.method} {masked_text(request.url)}"
     if response.body:
         problem += f": {response.body[:200]}"
     if not is_retryable(response.status, request.retry_client_errors):

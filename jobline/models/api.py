@@ -12,8 +12,10 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from jobline.core import input_rules, safe_schema
 from jobline.core.jobtypes import registry
 from jobline.exceptions import InputsError
+from jobline.input_guard import field_errors
 from jobline.redact import unmasked
 
 TOKEN_PREFIX = "jl_"
@@ -116,13 +118,15 @@ class Template(models.Model):
             errors["inputs"] = "default inputs must be a JSON object"
         if self.inputs_schema is not None:
             try:
-                check_schema(self.inputs_schema)
+                safe_schema.check(self.inputs_schema)
             except ValueError as exc:
                 errors["inputs_schema"] = str(exc)
         if self.priority is not None and not -100 <= self.priority <= 100:
             errors["priority"] = "priority must be between -100 and 100"
-        if self.delay is not None and self.delay < 0:
-            errors["delay"] = "delay must be >= 0 seconds"
+        if self.delay is not None and not 0 <= self.delay <= input_rules.MAX_DELAY:
+            errors["delay"] = f"delay must be between 0 and {input_rules.MAX_DELAY} seconds"
+        for field, problems in field_errors(self).items():
+            errors.setdefault(field, problems[0])
         if errors:
             raise ValidationError(errors)
 
@@ -138,20 +142,9 @@ class Template(models.Model):
         return inputs
 
 
-def check_schema(schema: Any) -> None:
-    """Raise ``ValueError`` unless ``schema`` is a valid JSON Schema (draft 2020-12)."""
-    if not isinstance(schema, dict):
-        raise ValueError("a JSON Schema must be an object")
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
-
-
 def schema_errors(schema: dict[str, Any], data: Any) -> list[dict[str, Any]]:
     """Every way ``data`` fails ``schema``, as ``{"field", "message", "type"}`` like pydantic's."""
-    validator = jsonschema.Draft202012Validator(schema)
-    found = sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.path)))
+    found = sorted(safe_schema.errors(schema, data), key=lambda e: list(map(str, e.path)))
     return [{"field": _field(e), "message": e.message, "type": str(e.validator)} for e in found]
 
 

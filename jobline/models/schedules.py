@@ -18,6 +18,7 @@ from jobline.core.jobtypes import registry
 from jobline.core.schedules import Kind, Misfire, ScheduleError, Timing, default_start_at
 from jobline.core.states import FINISHED
 from jobline.exceptions import InputsError, UnknownJobType
+from jobline.input_guard import field_errors
 from jobline.models.jobs import Job
 
 #: Written only by the scheduler (and ``run_now``); a save keeps the stored values.
@@ -170,6 +171,8 @@ class Schedule(models.Model):
             errors.setdefault("job_type", []).append(str(exc))
         except InputsError as exc:
             errors.setdefault("inputs", []).append(str(exc))
+        for field, problems in field_errors(self).items():
+            errors.setdefault(field, []).extend(problems)
         if errors:
             raise ValidationError(errors)
 

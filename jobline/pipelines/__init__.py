@@ -17,6 +17,7 @@ import jsonschema
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS
 
+from jobline.core import safe_schema
 from jobline.core.jobtypes import JobType, Registry
 from jobline.core.jobtypes import registry as job_types
 from jobline.core.pipelines import (
@@ -120,7 +121,7 @@ class Pipeline:
     def validate_inputs(self, inputs: Any) -> None:
         """Raise :class:`PipelineInputsError` unless the inputs fit and the first steps start."""
         spec = self.check()
-        validator = jsonschema.Draft202012Validator(self._inputs_schema)
+        validator = safe_schema.validator(self._inputs_schema)
         errors = [
             {
                 "field": ".".join(map(str, e.absolute_path)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,19 @@ def database(url: str, *, ssl_required: bool = False) -> dict[str, Any]:
         # IMMEDIATE: writers take the lock up front instead of failing on upgrade.
         config["OPTIONS"] = {"init_command": SQLITE_INIT, "transaction_mode": "IMMEDIATE"}
         config["CONN_MAX_AGE"] = 0
+        private_file(config["NAME"])
     elif ssl_required:
         config.setdefault("OPTIONS", {})["sslmode"] = "require"
     return config
+
+
+def private_file(name: str) -> None:
+    """Create the SQLite file (and its folder) readable by this user only, before SQLite
+    would create it world-readable; its -wal and -shm files take the file's mode."""
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name)
+    if path.exists():
+        return
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -15,6 +15,7 @@ from jobline.service.database import database, sqlite_url
 env.load()
 
 DATA_DIR = Path(env.text("JOBLINE_DATA_DIR", "jobline-data"))
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)  # the secret key and database live here
 
 
 def _secret_key() -> str:
@@ -23,9 +24,8 @@ def _secret_key() -> str:
         return key
     path = DATA_DIR / "secret_key"
     if not path.exists():
-        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
     return path.read_text().strip()
 
 
@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "jobline.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,6 +102,10 @@ JOBLINE_API_PUBLIC_READ = env.flag("JOBLINE_API_PUBLIC_READ", False)
 JOBLINE_API_MAX_BODY_BYTES = int(env.number("JOBLINE_API_MAX_BODY_BYTES", 1_048_576, int))
 JOBLINE_API_MAX_INPUTS_BYTES = int(env.number("JOBLINE_API_MAX_INPUTS_BYTES", 262_144, int))
 
+# Sign-in throttling (README: "Settings"): per user name and per address.
+JOBLINE_LOGIN_FAILURE_LIMIT = int(env.number("JOBLINE_LOGIN_FAILURE_LIMIT", 5, int))
+JOBLINE_LOGIN_LOCKOUT_SECONDS = int(env.number("JOBLINE_LOGIN_LOCKOUT_SECONDS", 300, int))
+
 # The http and kafka job types (README: "Calling other services").
 JOBLINE_HTTP_ALLOWED_NETWORKS = env.text("JOBLINE_HTTP_ALLOWED_NETWORKS")
 JOBLINE_HTTP_SIGNING_SECRETS = env.text("JOBLINE_HTTP_SIGNING_SECRETS")
@@ -122,7 +127,14 @@ LOGGING = {
     "formatters": {
         "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv"}},
+    "filters": {"secrets": {"()": "jobline.redact.SecretsFilter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "kv",
+            "filters": ["secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.text("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

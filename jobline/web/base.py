@@ -15,8 +15,17 @@ from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, reverse
 
 from jobline.api.auth import user_can_read, user_can_write
+from jobline.core.input_rules import NUL_MESSAGE
+from jobline.input_guard import nul_field
 
 HERE = Path(__file__).resolve().parent
+# The UI loads its own scripts, styles and images only, with no inline code: injected markup
+# can neither run nor send data elsewhere. SVG charts are inline elements, not data: URLs.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';"
+    " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
+    " frame-ancestors 'none'"
+)
 ASSETS = HERE / "static" / "jobline"
 
 
@@ -86,7 +95,9 @@ def render(
         "flashes": request.session.pop("jobline_flash", []) if full_page else [],
     }
     html = engine().get_template(template).render({**base, **(context or {})}, request)
-    return HttpResponse(html, status=status)
+    response = HttpResponse(html, status=status)
+    response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return response
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -102,6 +113,8 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return redirect_to_login(request.get_full_path(), reverse("jobline:login"))
         if not user_can_read(request.user):
             return render(request, "jobline/denied.html", status=403)
+        if (where := nul_field(request)) is not None:
+            return HttpResponse(f"{where}: {NUL_MESSAGE}", status=422, content_type="text/plain")
         return view(request, *args, **kwargs)
 
     return wrapper

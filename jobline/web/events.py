@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -49,6 +50,7 @@ MAX_PER_TICK = 500  #: beyond this, streams get one ``overflow`` event for the t
 MAX_BACKLOG = 2000  #: events a slow stream may have waiting before it gets ``overflow``
 LAG = timedelta(seconds=2)  #: completions may commit out of order by this much
 PING_SECONDS = 15.0  #: a comment line keeps proxies from closing an idle stream
+RECHECK_SECONDS = 5.0  #: how often a token's stream checks that the token still exists
 LINGER_SECONDS = 30.0  #: the hub keeps listening this long after its last stream closes
 FIELDS = (
     "id",
@@ -373,7 +375,8 @@ async def events(request: HttpRequest) -> HttpResponse:
     Optional filters, each repeatable: ``job`` (id), ``type``, ``queue``. Other events:
     ``ready`` once listening (reload what you show: changes before it were not seen),
     ``resync`` after the source reconnected and ``overflow`` when events were dropped
-    (reload as well).
+    (reload as well); ``revoked`` just before a revoked token's stream ends. Described in
+    the OpenAPI document by ``jobline.api.events_doc``.
     """
     if request.method != "GET":
         return JsonResponse({"detail": "Method not allowed"}, status=405)
@@ -386,13 +389,29 @@ async def events(request: HttpRequest) -> HttpResponse:
         types=frozenset(request.GET.getlist("type")),
         queues=frozenset(request.GET.getlist("queue")),
     )
-    response = StreamingHttpResponse(_serve(hub_for(), stream), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        _serve(hub_for(), stream, _token_check(request)), content_type="text/event-stream"
+    )
     response["Cache-Control"] = "no-cache"
     response["X-Accel-Buffering"] = "no"  # nginx: pass events on as they come
     return response
 
 
-async def _serve(hub: Hub, stream: Stream) -> AsyncIterator[str]:
+def _token_check(request: HttpRequest) -> Callable[[], Any] | None:
+    """For a stream opened with a token: whether that token still exists (not revoked)."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() != "bearer ":
+        return None
+    secret = header[7:].strip()
+    return sync_to_async(lambda: ApiToken.find(secret) is not None)
+
+
+async def _serve(
+    hub: Hub, stream: Stream, still_allowed: Callable[[], Any] | None = None
+) -> AsyncIterator[str]:
+    """The stream's lines; with ``still_allowed``, re-checked before sending once
+    ``RECHECK_SECONDS`` passed since the last look, so a revoked token's stream ends."""
+    checked = time.monotonic()
     hub.subscribe(stream)
     try:
         yield "retry: 2000\n\n"
@@ -403,6 +422,12 @@ async def _serve(hub: Hub, stream: Stream) -> AsyncIterator[str]:
                 yield ": waiting for the database\n\n"
         yield sse("ready", {})
         while not stream.closed:
-            yield await stream.next(PING_SECONDS) or ": ping\n\n"
+            message = await stream.next(PING_SECONDS) or ": ping\n\n"
+            if still_allowed and time.monotonic() - checked >= RECHECK_SECONDS:
+                if not await still_allowed():
+                    yield sse("revoked", {})
+                    return
+                checked = time.monotonic()
+            yield message
     finally:
         hub.unsubscribe(stream)

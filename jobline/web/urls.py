@@ -19,8 +19,9 @@ urlpatterns = [
     path("jobs/<int:pk>/", jobs.job_detail, name="job"),
     path("jobs/<int:pk>/terminate/", jobs.job_terminate, name="job-terminate"),
     path("jobs/<int:pk>/retry/", jobs.job_retry, name="job-retry"),
-    path("queues/<str:name>/pause/", views.queue_pause, name="queue-pause"),
-    path("queues/<str:name>/resume/", views.queue_resume, name="queue-resume"),
+    # path: a queue stored before names had a pattern (such as "a/b") still has its buttons.
+    path("queues/<path:name>/pause/", views.queue_pause, name="queue-pause"),
+    path("queues/<path:name>/resume/", views.queue_resume, name="queue-resume"),
     path("schedules/", schedules.schedules_list, name="schedules"),
     path("schedules/new/", schedules.schedule_new, name="schedule-new"),
     path("schedules/preview/", schedules.preview, name="schedule-preview"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth import login as auth_login
 from django.contrib.auth import logout as auth_logout
-from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -13,9 +12,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
+from jobline.core import input_rules
 from jobline.services import actions
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
+from jobline.web.login_throttle import LoginForm
 
 
 def _charts(data: dict) -> list[charts.Chart]:
@@ -62,6 +63,9 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @action
 def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
+    if problem := input_rules.queue_problem(name):
+        flash(request, problem, "error")
+        return _back(request)
     actions.pause_queue(name)
     stats.clear_cache()
     flash(request, f"Queue {name} is paused: workers take no new jobs from it.")
@@ -84,11 +88,13 @@ def login(request: HttpRequest) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}):
         target = ""
     target = target or reverse("jobline:dashboard")
-    form = AuthenticationForm(request, data=request.POST if request.method == "POST" else None)
+    form = LoginForm(request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         auth_login(request, form.get_user())
         return redirect(target)
-    return render(request, "jobline/login.html", {"form": form, "next": target})
+    throttled = form.has_error("__all__", "throttled")
+    context = {"form": form, "next": target}
+    return render(request, "jobline/login.html", context, status=429 if throttled else 200)
 
 
 def logout(request: HttpRequest) -> HttpResponse:

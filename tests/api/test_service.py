@@ -64,8 +64,9 @@ def test_jobs_and_timer_through_a_running_service(pg_alias, service_env, receive
         assert 0 <= call.at - (started + 2) < 1.5
         assert call.method == "POST"
         assert api.get(f"/timer/{timer.json()['id']}").json()["time_left"] == 0
+        (timer_job,) = api.get("/jobs", params={"type": "http"}).json()["items"]
         wait_until(
-            lambda: api.get(f"/jobs/{timer.json()['id']}").json()["status"] == "succeeded",
+            lambda: api.get(f"/jobs/{timer_job['id']}").json()["status"] == "succeeded",
             10,
             "the timer's job",
         )

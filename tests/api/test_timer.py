@@ -13,12 +13,20 @@ from jobline.models import Job
 from jobline.testing import running_worker
 
 
+def _job(timer_id: str) -> Job:
+    return Job.objects.get(idempotency_key=f"timer:{timer_id}")
+
+
+def _jobs(timer_id: str):
+    return Job.objects.filter(idempotency_key=f"timer:{timer_id}")
+
+
 def test_create__201_with_id_and_time_left(api, receiver):
     r = api.post("/timer", {"hours": 1, "minutes": 2, "seconds": 3, "url": receiver.url()})
     assert r.status_code == 201
     body = r.json()
     assert set(body) == {"id", "time_left"} and body["time_left"] == 3723
-    job = Job.objects.get(pk=body["id"])
+    job = _job(body["id"])
     assert (job.type, job.status, job.inputs["url"], job.inputs["method"]) == (
         "http",
         "queued",
@@ -33,13 +41,13 @@ def test_get__time_left_counts_down_then_is_0(api, receiver):
     r = api.get(f"/timer/{timer.json()['id']}")
     assert r.status_code == 200
     assert r.json() == {"id": timer.json()["id"], "time_left": 60}
-    Job.objects.filter(pk=timer.json()["id"]).update(run_at=timezone.now() - timedelta(seconds=1))
+    _jobs(timer.json()["id"]).update(run_at=timezone.now() - timedelta(seconds=1))
     assert api.get(f"/timer/{timer.json()['id']}").json()["time_left"] == 0
 
 
 def test_get__a_timer_that_fired_and_is_retrying_stays_at_0(api, receiver):
     timer = api.post("/timer", {"seconds": 5, "url": receiver.url()}).json()
-    Job.objects.filter(pk=timer["id"]).update(attempts=1, error="HTTP 503")
+    _jobs(timer["id"]).update(attempts=1, error="HTTP 503")
     assert api.get(f"/timer/{timer['id']}").json()["time_left"] == 0
 
 
@@ -84,4 +92,4 @@ def test_timer_fires__the_url_is_called_once_on_time(api, receiver):
     assert (call.method, call.path) == ("POST", "/hook")
     assert call.headers["Idempotency-Key"] == str(r.json()["id"])
     assert api.get(f"/timer/{r.json()['id']}").json()["time_left"] == 0
-    assert Job.objects.get(pk=r.json()["id"]).status == "succeeded"
+    assert _job(r.json()["id"]).status == "succeeded"

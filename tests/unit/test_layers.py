@@ -24,6 +24,7 @@ LAYERS = {
     "jobline.models": MODELS,
     "jobline.redact": MODELS,  # masks secrets by the job types' schemas; models and faces use it
     "jobline.conf": MODELS,  # settings with their defaults
+    "jobline.input_guard": MODELS,  # input no database can hold: model clean() and requests
     "jobline.services": SERVICES,
     "jobline.jobtypes": SERVICES,
     "jobline.jobs": SERVICES,

@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 
+from jobline.core import safe_schema
 from jobline.core.pipelines import schemas
 
 INPUT = "input"  #: the reference source that names the pipeline's own inputs
@@ -483,7 +484,7 @@ def _field_problems(
     for fname, value in s.inputs.items():
         if fname in props:
             err = jsonschema.exceptions.best_match(
-                jsonschema.Draft202012Validator({**props[fname], "$defs": defs}).iter_errors(value)
+                safe_schema.validator({**props[fname], "$defs": defs}).iter_errors(value)
             )
             if err is not None:
                 problems.append(f"{where}: constant input {fname!r} does not fit: {err.message}")
