@@ -8,6 +8,7 @@ on the jobs table.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +34,7 @@ from jobline.store.base import (
     batched,
     utc_text,
 )
+from jobline.store.sqlite_control import watch_terminate_requests
 
 T = TypeVar("T")
 
@@ -166,6 +168,8 @@ class Store:
         self._db: sqlite3.Connection | None = None
         self._control = asyncio.Event()
         self._data_version = -1
+        self._worker_id: str | None = None  # whose terminate requests the watcher looks for
+        self._watcher: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
@@ -181,8 +185,16 @@ class Store:
             return db
 
         self._db = await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+        self._watcher = asyncio.create_task(
+            watch_terminate_requests(self._run, lambda: self._worker_id, self._control),
+            name="jobline-sqlite-control",
+        )
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self._db is not None:
             await self._run(lambda db: db.close())
             self._db = None
@@ -190,6 +202,7 @@ class Store:
 
     async def register_worker(self, info: WorkerInfo, lease: float) -> None:
         now = _now()
+        self._worker_id = info.id
 
         def register(db: sqlite3.Connection) -> None:
             db.execute(
