@@ -12,10 +12,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from jobline.api.errors import inputs_errors, responses
 from jobline.api.schemas import MAX_DELAY, MAX_ID, Body
+from jobline.api.timer_calls import CallStatus, call_state, refused_address
 from jobline.core.states import JobStatus
 from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError
@@ -34,10 +35,25 @@ class TimerIn(Body):
         max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$", description="Called then."
     )
 
+    @field_validator("url")
+    @classmethod
+    def _reachable(cls, url: str) -> str:
+        if why := refused_address(url):  # it would only fail when the time comes
+            raise ValueError(why)
+        return url
+
 
 class TimerOut(Schema):
     id: int
     time_left: int = Field(description="Whole seconds until the URL is called; 0 once due.")
+
+
+class TimerState(TimerOut):
+    status: CallStatus = Field(
+        description="The call: pending (not made yet, or being retried), succeeded or failed."
+    )
+    error: str | None = Field(description="Why the call (or its last attempt) failed.")
+    http_status: int | None = Field(description="The status the URL answered, once it did.")
 
 
 def time_left(job: Job) -> int:
@@ -58,9 +74,9 @@ def create_timer(request: HttpRequest, payload: TimerIn):
     return Status(201, {"id": job.id, "time_left": delay})
 
 
-@router.get("/timer/{timer_id}", response=responses({200: TimerOut}, 404, 422))
+@router.get("/timer/{timer_id}", response=responses({200: TimerState}, 404, 422))
 def get_timer(request: HttpRequest, timer_id: int = Path(..., ge=1, le=MAX_ID)):
     job = Job.objects.filter(pk=timer_id, type=HTTP_TYPE).first()
     if job is None:
         raise HttpError(404, f"timer {timer_id} not found")
-    return {"id": job.id, "time_left": time_left(job)}
+    return {"id": job.id, "time_left": time_left(job), **call_state(job)}

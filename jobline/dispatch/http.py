@@ -35,7 +35,7 @@ from pydantic.dataclasses import dataclass
 from jobline import conf
 from jobline.definitions import Job, current_job
 from jobline.exceptions import Fail, Retry
-from jobline.worker.resources import shared
+from jobline.worker.resources import make_at_start, shared
 
 if TYPE_CHECKING:
     import aiohttp
@@ -60,6 +60,9 @@ async def _open_client() -> aiohttp.ClientSession:
 
 async def _close_client(client: aiohttp.ClientSession) -> None:
     await client.close()
+
+
+make_at_start("http", CLIENT_KEY, _open_client, _close_client)
 
 
 # -- signatures ----------------------------------------------------------------------------

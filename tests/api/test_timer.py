@@ -13,6 +13,12 @@ from jobline.models import Job
 from jobline.testing import running_worker
 
 
+@pytest.fixture(autouse=True)
+def _loopback_allowed(settings):
+    """The receiver listens on loopback, which timers may only call when allowed."""
+    settings.JOBLINE_HTTP_ALLOWED_NETWORKS = "127.0.0.0/8"
+
+
 def test_create__201_with_id_and_time_left(api, receiver):
     r = api.post("/timer", {"hours": 1, "minutes": 2, "seconds": 3, "url": receiver.url()})
     assert r.status_code == 201
@@ -32,7 +38,13 @@ def test_get__time_left_counts_down_then_is_0(api, receiver):
     timer = api.post("/timer", {"hours": 0, "minutes": 1, "seconds": 0, "url": receiver.url()})
     r = api.get(f"/timer/{timer.json()['id']}")
     assert r.status_code == 200
-    assert r.json() == {"id": timer.json()["id"], "time_left": 60}
+    assert r.json() == {
+        "id": timer.json()["id"],
+        "time_left": 60,
+        "status": "pending",
+        "error": None,
+        "http_status": None,
+    }
     Job.objects.filter(pk=timer.json()["id"]).update(run_at=timezone.now() - timedelta(seconds=1))
     assert api.get(f"/timer/{timer.json()['id']}").json()["time_left"] == 0
 
