@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from jobline.core.jobtypes import registry
 from jobline.models import ApiToken, Job, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
 from jobline.redact import MaskedInputsForm, masked_inputs
@@ -128,9 +130,23 @@ class ApiTokenAdmin(admin.ModelAdmin):
             )
 
 
+class TemplateForm(MaskedInputsForm):
+    """Secrets in the inputs masked (an unchanged mask keeps them); the job type picked from
+    the types defined here, plus the template's own when it is not (an imported one)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        names = registry.names()
+        if self.instance.job_type and self.instance.job_type not in names:
+            names.append(self.instance.job_type)
+        self.fields["job_type"].widget = forms.Select(
+            choices=[("", "---------")] + [(n, n) for n in names]
+        )
+
+
 @admin.register(Template)
 class TemplateAdmin(admin.ModelAdmin):
-    form = MaskedInputsForm  # secrets in the inputs masked; an unchanged mask keeps them
+    form = TemplateForm
     list_display = ("name", "label", "job_type", "user_triggered", "enabled", "updated_at")
     list_filter = ("enabled", "user_triggered", "job_type")
     search_fields = ("name", "label", "job_type")

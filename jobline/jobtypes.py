@@ -57,8 +57,10 @@ def job(
     """Turn a function (sync or async) into a job type; its parameters are the inputs.
 
     Options: ``queue``, ``priority``, ``max_attempts``, ``timeout``, ``retry`` (a
-    :class:`RetryPolicy`), ``requires`` (capability tags), ``user_triggered``.
+    :class:`RetryPolicy`), ``requires`` (capability tags), ``user_triggered``, ``strict``
+    (default true: unknown inputs and values of the wrong type are refused, not coerced).
     """
+    strict = options.pop("strict", True)
 
     def wrap(func: Callable[..., Any]) -> JobType:
         type_name = name or f"{func.__module__}.{func.__qualname__}"
@@ -70,7 +72,7 @@ def job(
                 name=type_name,
                 run=func,
                 is_async=inspect.iscoroutinefunction(func),
-                inputs=Schema.from_signature(type_name, func),
+                inputs=Schema.from_signature(type_name, func, strict=strict),
                 outputs=Schema.from_type(type_name, returns),
                 call_with_kwargs=True,
                 description=inspect.getdoc(func) or "",
@@ -86,10 +88,12 @@ class Job:
 
     ``self.inputs`` holds the validated inputs; ``run`` returns an ``Outputs`` (or data that
     fits it). Class attributes ``name``, ``queue``, ``priority``, ``max_attempts``,
-    ``timeout``, ``retry``, ``requires`` and ``user_triggered`` set the type's options.
+    ``timeout``, ``retry``, ``requires`` and ``user_triggered`` set the type's options;
+    ``strict = False`` lets its inputs drop unknown keys and coerce values, as pydantic does.
     """
 
     name: ClassVar[str | None] = None
+    strict: ClassVar[bool] = True
     job_type: ClassVar[DefinedJob]
     Inputs: ClassVar[Any] = None
     Outputs: ClassVar[Any] = None
@@ -123,7 +127,7 @@ class Job:
                 name=type_name,
                 run=run,
                 is_async=inspect.iscoroutinefunction(cls.run),
-                inputs=Schema.from_type(type_name, cls.Inputs),
+                inputs=Schema.from_type(type_name, cls.Inputs, strict=cls.strict),
                 outputs=Schema.from_type(type_name, cls.Outputs),
                 call_with_kwargs=False,
                 description=inspect.getdoc(cls) or "",

@@ -121,7 +121,7 @@ def get_job_view(request: HttpRequest, job_id: int = JobId):
 @router.post("/jobs/{job_id}/cancel", response=responses({200: JobOut}, 404, 409, 422))
 def cancel_job(request: HttpRequest, job_id: int = JobId):
     """Terminate: a queued job is cancelled now; a running one gets `cancel_requested` and
-    its worker stops it within a heartbeat. 409 when the job has already finished."""
+    its worker stops it within a second. 409 when the job has already finished."""
     job = get_job(job_id)
     if not actions.cancel_jobs([job.id]):
         raise HttpError(409, f"job {job_id} is {job.status}; only queued or running jobs cancel")

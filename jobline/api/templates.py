@@ -12,11 +12,12 @@ from ninja import Path, Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import Field
 
-from jobline.api.errors import check_json_size, model_errors, responses
+from jobline.api.errors import check_json_size, inputs_errors, model_errors, responses
 from jobline.api.jobs import get_job
 from jobline.api.schemas import MAX_DELAY, MAX_ID, QUEUE_OR_EMPTY, Body, JobOptions, JobOut
+from jobline.core import safe_schema
 from jobline.core.jobtypes import registry
-from jobline.exceptions import UnknownJobType
+from jobline.exceptions import InputsError, UnknownJobType
 from jobline.models import Template
 from jobline.redact import masked_inputs, unmasked
 from jobline.services import templates
@@ -113,8 +114,23 @@ def get_template(template_id: int) -> Template:
     return template
 
 
+def _check_defaults(template: Template) -> None:
+    """422 naming each default input that would fail its jobs (``inputs.seconds``); the
+    admin shows the same errors under its one inputs box (``Template.clean``)."""
+    if not isinstance(template.inputs, dict):
+        return  # full_clean: must be an object
+    if template.inputs_schema is not None:
+        try:
+            safe_schema.check(template.inputs_schema)
+        except ValueError:
+            return  # full_clean names inputs_schema
+    if errors := template.default_input_errors():
+        raise inputs_errors(InputsError(template.job_type, errors))
+
+
 def _save(template: Template) -> Template:
     """Validate as the admin does (422 naming fields), then save; 409 on a taken name."""
+    _check_defaults(template)
     try:
         template.full_clean()
     except ValidationError as exc:

@@ -17,10 +17,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Router, Schema, Status
 from ninja.errors import HttpError
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from jobline.api.errors import inputs_errors, responses
 from jobline.api.schemas import MAX_DELAY, MAX_ID, Body
+from jobline.api.timer_calls import CallStatus, call_state, refused_address
 from jobline.core.states import JobStatus
 from jobline.dispatch.http import IDEMPOTENCY_HEADER
 from jobline.exceptions import InputsError
@@ -43,6 +44,13 @@ class TimerIn(Body):
         max_length=2000, pattern=r"^https?://[^\s/?#]+\S*$", description="Called then."
     )
 
+    @field_validator("url")
+    @classmethod
+    def _reachable(cls, url: str) -> str:
+        if why := refused_address(url):  # it would only fail when the time comes
+            raise ValueError(why)
+        return url
+
     @model_validator(mode="after")
     def _within_cap(self) -> Self:
         if self.delay() > MAX_DELAY:
@@ -58,6 +66,14 @@ class TimerOut(Schema):
     time_left: int = Field(
         ge=0, le=MAX_DELAY, description="Whole seconds until the URL is called; 0 once due."
     )
+
+
+class TimerState(TimerOut):
+    status: CallStatus = Field(
+        description="The call: pending (not made yet, or being retried), succeeded or failed."
+    )
+    error: str | None = Field(description="Why the call (or its last attempt) failed.")
+    http_status: int | None = Field(description="The status the URL answered, once it did.")
 
 
 def time_left(job: Job) -> int:
@@ -96,10 +112,10 @@ def create_timer(request: HttpRequest, payload: TimerIn):
     return Status(201, {"id": uid, "time_left": payload.delay()})
 
 
-@router.get("/timer/{timer_id}", response=responses({200: TimerOut}, 404))
+@router.get("/timer/{timer_id}", response=responses({200: TimerState}, 404))
 def get_timer(request: HttpRequest, timer_id: str = Path(...)):
     """404 for any id that is not a timer's."""
     job = find(timer_id)
     if job is None:
         raise HttpError(404, "timer not found")
-    return {"id": public_id(job), "time_left": time_left(job)}
+    return {"id": public_id(job), "time_left": time_left(job), **call_state(job)}

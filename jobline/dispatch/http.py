@@ -38,7 +38,7 @@ from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail, Retry
 from jobline.jobtypes import Job
 from jobline.redact import masked_text, redacted
-from jobline.worker.resources import shared
+from jobline.worker.resources import make_at_start, shared
 
 if TYPE_CHECKING:
     import aiohttp
@@ -63,6 +63,9 @@ async def _open_client() -> aiohttp.ClientSession:
 
 async def _close_client(client: aiohttp.ClientSession) -> None:
     await client.close()
+
+
+make_at_start("http", CLIENT_KEY, _open_client, _close_client)
 
 
 # -- signatures ----------------------------------------------------------------------------

@@ -19,6 +19,8 @@ from jobline.input_guard import field_errors
 from jobline.redact import unmasked
 
 TOKEN_PREFIX = "jl_"
+#: pydantic's error types for a required input left out (models, dataclasses, signatures)
+_MISSING = {"missing", "missing_argument", "missing_keyword_only_argument"}
 LAST_USED_PRECISION = timedelta(minutes=1)  # so a busy token is not a write per request
 
 
@@ -121,6 +123,9 @@ class Template(models.Model):
                 safe_schema.check(self.inputs_schema)
             except ValueError as exc:
                 errors["inputs_schema"] = str(exc)
+        if "inputs" not in errors and "inputs_schema" not in errors:
+            if found := self.default_input_errors():
+                errors["inputs"] = "; ".join(f"{e['field']}: {e['message']}" for e in found)
         if self.priority is not None and not -100 <= self.priority <= 100:
             errors["priority"] = "priority must be between -100 and 100"
         if self.delay is not None and not 0 <= self.delay <= input_rules.MAX_DELAY:
@@ -129,6 +134,22 @@ class Template(models.Model):
             errors.setdefault(field, problems[0])
         if errors:
             raise ValidationError(errors)
+
+    def default_input_errors(self) -> list[dict[str, Any]]:
+        """How the default inputs would fail every job started from the template, as
+        ``{"field", "message", "type"}`` with fields inside the inputs. Defaults may leave out
+        what each run gives, so a missing input is no error; an unknown key or a value of the
+        wrong type is. Assumes ``inputs`` is an object and ``inputs_schema`` a valid schema."""
+        errors: list[dict[str, Any]] = []
+        if self.job_type in registry:
+            try:
+                registry.get(self.job_type).inputs.validate(self.inputs)
+            except InputsError as exc:
+                errors += [e for e in exc.errors if e["type"] not in _MISSING]
+        if self.inputs_schema is not None:
+            found = schema_errors(self.inputs_schema, self.inputs)
+            errors += [e for e in found if e["type"] != "required"]
+        return errors
 
     def merged_inputs(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         """Default inputs with ``overrides`` on top (top-level keys), checked against the

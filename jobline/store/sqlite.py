@@ -31,6 +31,7 @@ from jobline.core.values import (
     batched,
 )
 from jobline.store.port import run_plan
+from jobline.store.sqlite_control import watch_terminate_requests
 
 T = TypeVar("T")
 
@@ -225,6 +226,8 @@ class SqliteSession:
         self._db: sqlite3.Connection | None = None
         self._control = asyncio.Event()
         self._data_version = -1
+        self._worker_id: str | None = None  # whose terminate requests the watcher looks for
+        self._watcher: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
@@ -235,8 +238,16 @@ class SqliteSession:
         self._db = await asyncio.get_running_loop().run_in_executor(
             self._thread, connect, self._path, self._busy_timeout_ms
         )
+        self._watcher = asyncio.create_task(
+            watch_terminate_requests(self._run, lambda: self._worker_id, self._control),
+            name="jobline-sqlite-control",
+        )
 
     async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         if self._db is not None:
             await self._run(lambda db: db.close())
             self._db = None
@@ -244,6 +255,7 @@ class SqliteSession:
 
     async def register_worker(self, info: WorkerInfo, lease: float) -> None:
         now = _now()
+        self._worker_id = info.id
 
         def register(db: sqlite3.Connection) -> None:
             db.execute(

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 
 from jobline.core.jobtypes import JobType, registry
 from jobline.exceptions import InputsError, UnknownJobType
@@ -202,8 +202,4 @@ def templates_list(request: HttpRequest) -> HttpResponse:
     for t in templates:
         t.defined = t.job_type in registry
         t.shown_inputs = masked_inputs(t.job_type, t.inputs, t.inputs_schema)
-    try:
-        add_url = reverse("admin:jobline_template_add")
-    except NoReverseMatch:  # a project without the admin
-        add_url = None
-    return render(request, "jobline/templates.html", {"templates": templates, "add_url": add_url})
+    return render(request, "jobline/templates.html", {"templates": templates})

@@ -274,7 +274,7 @@ def jobs_bulk(request: HttpRequest) -> HttpResponse:
     what = request.POST.get("action")
     if what == "terminate":
         n = actions.cancel_jobs(_bulk_jobs(filters, what))
-        flash(request, f"Terminated {n} job{'s' * (n != 1)} (running ones stop within seconds).")
+        flash(request, f"Cancelled {n} job{'s' * (n != 1)} (running ones stop within a second).")
     elif what == "retry":
         n = actions.retry_jobs(_bulk_jobs(filters, what))
         flash(request, f"Queued {n} finished job{'s' * (n != 1)} again.")
@@ -352,7 +352,8 @@ def job_terminate(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(Job, pk=pk)
     if actions.cancel_jobs([job.id]):
         running = job.status == JobStatus.RUNNING
-        flash(request, f"Job {pk} {'is being stopped' if running else 'was terminated'}.")
+        # The status it ends in is "cancelled", as its badge and the filters say.
+        flash(request, f"Job {pk} {'is being stopped' if running else 'is cancelled'}.")
     else:
         flash(request, f"Job {pk} is {job.status}: only queued or running jobs stop.", "error")
     return redirect("jobline:job", pk=pk)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobline.web import base, create, jobs, pipelines, schedules, views
+from jobline.web import base, create, jobs, pipelines, schedules, template_form, views
 
 app_name = "jobline"
 
@@ -31,6 +31,8 @@ urlpatterns = [
     path("schedules/<int:pk>/toggle/", schedules.schedule_toggle, name="schedule-toggle"),
     path("schedules/<int:pk>/delete/", schedules.schedule_delete, name="schedule-delete"),
     path("templates/", create.templates_list, name="templates"),
+    path("templates/new/", template_form.template_new, name="template-new"),
+    path("templates/<int:pk>/edit/", template_form.template_edit, name="template-edit"),
     path("pipelines/", pipelines.runs_list, name="pipelines"),
     path("pipelines/<int:pk>/", pipelines.run_detail, name="pipeline-run"),
     path("pipelines/<int:pk>/cancel/", pipelines.run_cancel, name="pipeline-cancel"),

@@ -132,6 +132,7 @@ class Worker:
             self.options.concurrency,
         )
         shared = resources.current.set(self.resources)  # seen by every job task made below
+        await self.resources.make_ahead(where.types)  # so the first http job is on time too
         flusher = asyncio.create_task(self._flush_loop(), name="jobline-flush")
         heart = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         if self.options.run_for is not None:

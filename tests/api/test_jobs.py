@@ -12,7 +12,7 @@ from jobline.models import Job
 
 
 def test_create__201_with_the_job_and_type_defaults(api):
-    r = api.post("/jobs", {"type": "add", "inputs": {"a": "2"}})
+    r = api.post("/jobs", {"type": "add", "inputs": {"a": 2}})
     assert r.status_code == 201
     job = r.json()
     assert job["id"] == Job.objects.get().id

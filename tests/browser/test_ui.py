@@ -214,7 +214,7 @@ def test_bulk_terminate_what_the_filter_matches_and_pause_a_queue(page, site):
     page.goto("/jobs/?queue=later")
     page.click("button:has-text('Terminate matching')")
     confirm(page, "Terminate 4 queued or running jobs matching this filter?")
-    expect(page.locator(".toast").first).to_contain_text("Terminated 4 jobs")
+    expect(page.locator(".toast").first).to_contain_text("Cancelled 4 jobs")
     statuses = page.locator("#jobs [data-field=status]")
     expect(statuses).to_have_text(["cancelled"] * 4)
     assert {j.id for j in later} == set(

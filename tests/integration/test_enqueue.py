@@ -15,7 +15,7 @@ pytestmark = ALL_DATABASES
 
 
 def test_enqueue__stores_validated_inputs_and_type_defaults(alias):
-    job = jobline.enqueue("add", {"a": "2"}, using=alias)
+    job = jobline.enqueue("add", {"a": 2}, using=alias)
     row = Job.objects.using(alias).get(pk=job.id)
     assert row.inputs == {"a": 2, "b": 1}
     assert (row.status, row.queue, row.attempts, row.max_attempts) == ("queued", "default", 0, 3)

@@ -183,7 +183,7 @@ def test_job_actions__terminate_and_retry_with_their_outcome(ui):
     queued = jobline.enqueue("add", {"a": 1})
     assert ui.get(f"/jobs/{queued.id}/terminate/").status_code == 405
     done = ui.post(f"/jobs/{queued.id}/terminate/", follow=True)
-    assert flashes(done) == [f"Job {queued.id} was terminated."]
+    assert flashes(done) == [f"Job {queued.id} is cancelled."]
     assert Job.objects.get(pk=queued.id).status == "cancelled"
     again = ui.post(f"/jobs/{queued.id}/terminate/", follow=True)
     assert flashes(again) == [f"Job {queued.id} is cancelled: only queued or running jobs stop."]
@@ -204,7 +204,7 @@ def test_jobs_bulk__terminates_or_retries_what_the_filter_matches(ui):
     count = ui.get("/jobs/count/?queue=mail&action=terminate").json()
     assert count == {"count": 3, "more": False}
     response = ui.post("/jobs/bulk/", {"action": "terminate", "queue": "mail"}, follow=True)
-    assert flashes(response) == ["Terminated 3 jobs (running ones stop within seconds)."]
+    assert flashes(response) == ["Cancelled 3 jobs (running ones stop within a second)."]
     assert set(Job.objects.filter(id__in=mail).values_list("status", flat=True)) == {"cancelled"}
     assert Job.objects.get(pk=other).status == "queued"
     assert ui.get("/jobs/count/?queue=mail&status=failed&action=retry").json()["count"] == 2

@@ -55,6 +55,21 @@ def types_of(schema: dict[str, Any]) -> set[str] | None:
     return None
 
 
+def all_types(schema: Any, defs: Mapping[str, Any]) -> set[str] | None:
+    """The JSON types a schema allows, its ``anyOf`` branches included (an integer is also a
+    number); None when any part does not say."""
+    node = resolve(schema, defs)
+    if (branches := branches_of(node)) is not None:
+        found = [all_types(b, defs) for b in branches]
+        return None if None in found else set().union(*found)
+    kinds = types_of(node)
+    if kinds is not None and "integer" in kinds:
+        kinds = kinds | {"number"}
+    if kinds is not None and "number" in kinds:
+        kinds = kinds | {"integer"}  # 3.0 is a number and, to JSON Schema, an integer
+    return kinds
+
+
 def fits(src: Any, sdefs: Mapping[str, Any], dst: Any, ddefs: Mapping[str, Any]) -> bool:
     """Whether every value ``src`` allows is allowed by ``dst`` (as far as the types tell)."""
     src, dst = resolve(src, sdefs), resolve(dst, ddefs)

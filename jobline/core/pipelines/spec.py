@@ -221,8 +221,34 @@ class PipelineSpec:
                 problems.append(f"step {s.name!r}: unknown job type {s.job_type!r}")
                 continue
             problems += _field_problems(self, s, info, types)
+        if not problems:
+            problems = self._input_conflicts(types)
         if problems:
             raise PipelineDefinitionError(self.name, problems)
+
+    def _input_conflicts(self, types: Mapping[str, TypeInfo]) -> list[str]:
+        """Pipeline inputs that no value could satisfy: read by steps whose fields share no
+        JSON type (an integer and a list), so every run would be refused at enqueue."""
+        schema = self.inputs_schema(types)
+        defs = schema.get("$defs", {})
+        problems = []
+        for name, prop in schema["properties"].items():
+            readers = prop.get("allOf", [prop])
+            kinds = [schemas.all_types(r, defs) for r in readers]
+            known = [k for k in kinds if k is not None]
+            if len(known) > 1 and not set.intersection(*known):
+                steps = ", ".join(
+                    repr(s.name) for s in self.steps if name in self._input_names(s.name)
+                )
+                described = " and ".join(schemas.describe(r, defs) for r in readers)
+                problems.append(
+                    f"input {name!r} is read by steps {steps} as {described}:"
+                    " no value fits them all"
+                )
+        return problems
+
+    def _input_names(self, step: str) -> set[str]:
+        return {r.path[0] for r in self.refs(step).values() if r.source == INPUT and r.path}
 
     def resolve(self, types: Mapping[str, TypeInfo]) -> PipelineSpec:
         """The same pipeline with every step's options filled in from its job type."""

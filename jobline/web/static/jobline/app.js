@@ -190,7 +190,7 @@
     succeeded: "succeeded",
     failed: "failed",
     cancelled: "was cancelled",
-    terminated: "was terminated",
+    terminated: "is cancelled (terminated)", // the status is cancelled, as badges say
   };
   let quietToasts = []; // failures of other jobs, summed up per moment
 
@@ -230,7 +230,7 @@
       const failed = items.filter((i) => i.ev.event === "failed").length;
       const parts = [];
       if (failed) parts.push(`${failed} failed`);
-      if (items.length - failed) parts.push(`${items.length - failed} terminated`);
+      if (items.length - failed) parts.push(`${items.length - failed} cancelled`);
       toast(`Jobs ${parts.join(", ")}`, "failed");
     }
   }
