@@ -32,9 +32,7 @@ def test_cluster_is_private(pg_cluster):
     assert data_dir == str(pg_cluster.data)
 
 
-def test_blackhole_hangs_a_query_until_the_client_deadline_and_restore_heals(
-    pg_cluster, pg_proxy
-):
+def test_blackhole_hangs_a_query_until_the_client_deadline_and_restore_heals(pg_cluster, pg_proxy):
     url = pg_cluster.database_url("postgres", port=pg_proxy.port)
     conn = psycopg.connect(url, autocommit=True)
     conn.execute("SET statement_timeout = 0")
@@ -47,7 +45,7 @@ def test_blackhole_hangs_a_query_until_the_client_deadline_and_restore_heals(
     def query() -> None:
         try:
             conn.execute("SELECT 1")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:  # reported below
             failure.append(exc)
         done.set()
 
