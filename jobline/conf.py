@@ -14,6 +14,13 @@ DEFAULTS: dict[str, Any] = {
     "JOBLINE_HEARTBEAT_SECONDS": 5.0,
     "JOBLINE_POLL_SECONDS": 1.0,  # longest idle wait without a wake-up (a lost notification)
     "JOBLINE_SHUTDOWN_GRACE_SECONDS": 30.0,  # time running jobs get on SIGTERM
+    # Retention (jobline.retention): days finished rows are kept; 0 keeps them forever.
+    "JOBLINE_RETENTION_SUCCEEDED": 7.0,  # succeeded jobs and pipeline runs
+    "JOBLINE_RETENTION_FAILED": 30.0,
+    "JOBLINE_RETENTION_CANCELLED": 30.0,
+    "JOBLINE_RETENTION_SCHEDULE_RUNS": 30.0,  # schedules' history entries
+    "JOBLINE_PRUNE_INTERVAL": 600.0,  # seconds between a scheduler's prune passes; 0: never
+    "JOBLINE_PRUNE_BATCH": 2000,  # rows removed per transaction
     # http jobs: CIDRs they may reach besides public addresses ("127.0.0.0/8 10.1.0.0/16"),
     # and the secrets that ``sign_with`` names ({"name": "secret"} or "name=secret ...").
     "JOBLINE_HTTP_ALLOWED_NETWORKS": "",

@@ -16,6 +16,7 @@ from jobline.api import (
     schedules,
     templates,
     timer,
+    upkeep,
     workers,
 )
 from jobline.api.auth import API_AUTH
@@ -36,5 +37,5 @@ api = errors.JoblineAPI(
 )
 api.add_router("", health.router)
 api.add_router("", docs.router)
-for resource in (jobs, job_types, queues, workers, schedules, templates, timer):
+for resource in (jobs, job_types, queues, workers, schedules, templates, timer, upkeep):
     api.add_router("", resource.router)

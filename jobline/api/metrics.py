@@ -1,4 +1,5 @@
-"""``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times.
+"""``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times,
+and what may be stuck (``jobline.stuck``; example alert rules in ``docs/actions.md``).
 
 Latency histograms come from the live workers' heartbeats, so every process of a
 deployment is covered by scraping any web process.
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from jobline import stuck
 from jobline.models import Job, Worker
 from jobline.worker.stats import BUCKETS
 
@@ -33,6 +35,39 @@ class _Collector:
         yield workers
         yield _histogram("jobline_claim_duration_seconds", "Seconds per claim query", live, "claim")
         yield _histogram("jobline_job_run_duration_seconds", "Seconds per job attempt", live, "run")
+        yield from _stuck()
+
+
+def _stuck() -> Iterator[GaugeMetricFamily]:
+    now = timezone.now()
+    oldest = GaugeMetricFamily(
+        "jobline_queue_oldest_due_seconds",
+        "Seconds the oldest due queued job of each queue has waited to start",
+        labels=["queue"],
+    )
+    for queue, seconds in sorted(stuck.oldest_due(now).items()):
+        oldest.add_metric([queue], seconds)
+    yield oldest
+    marks = list(stuck.running_marks(now).values())
+    for name, label, doc in (
+        ("jobline_jobs_past_timeout", stuck.PAST_TIMEOUT, "Running jobs past their timeout"),
+        ("jobline_jobs_worker_lost", stuck.WORKER_LOST, "Running jobs whose worker's lease lapsed"),
+    ):
+        family = GaugeMetricFamily(name, doc)
+        family.add_metric([], marks.count(label))
+        yield family
+    rescued = GaugeMetricFamily(
+        "jobline_jobs_rescued",
+        "Jobs whose last attempt was lost with its worker: queued or running again, or "
+        "finished within the last hour",
+        labels=["queue", "status"],
+    )
+    for (queue, status), n in sorted(stuck.rescued(now).items()):
+        rescued.add_metric([queue, status], n)
+    yield rescued
+    lapsed = GaugeMetricFamily("jobline_workers_lapsed", "Workers whose lease lapsed")
+    lapsed.add_metric([], len(stuck.lapsed_workers(now)))
+    yield lapsed
 
 
 def _histogram(name: str, doc: str, workers: list[Worker], key: str) -> HistogramMetricFamily:

@@ -109,14 +109,35 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def scheduler(args: argparse.Namespace) -> None:
+    from jobline.retention import with_pruner
     from jobline.scheduler.loop import Scheduler, install_signal_handlers
 
     async def main() -> None:
         s = Scheduler()
         install_signal_handlers(s)
-        await s.run()
+        await with_pruner(s.run())
 
     _run(main())
+
+
+def prune(args: argparse.Namespace) -> int:
+    from jobline.retention import Retention
+    from jobline.retention import prune as prune_rows
+
+    retention = Retention.from_settings().as_dict()
+    print(
+        "retention (days; None keeps forever): "
+        + ", ".join(
+            f"{k.removesuffix('_days')} {v}" for k, v in retention.items() if k.endswith("_days")
+        )
+    )
+    pruned = prune_rows(dry_run=args.dry_run)
+    if pruned.skipped:
+        print("another process is pruning now; nothing done", file=sys.stderr)
+        return 1
+    for line in pruned.lines(args.dry_run):
+        print(line)
+    return 0
 
 
 def trigger(args: argparse.Namespace) -> None:

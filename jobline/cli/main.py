@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="create or update the database tables")
 
+    prune = sub.add_parser(
+        "prune", help="remove finished jobs, history and runs past their retention, print what"
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would go")
+
     enqueue = sub.add_parser("enqueue", help="enqueue one job and print its id")
     enqueue.add_argument("type")
     enqueue.add_argument("--inputs", default="{}", help="inputs as a JSON object")

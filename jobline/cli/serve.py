@@ -8,6 +8,7 @@ import signal
 
 import uvicorn
 
+from jobline.retention import with_pruner
 from jobline.web.events import close_streams
 
 
@@ -57,7 +58,9 @@ async def serve(
     worker_task = asyncio.create_task(w.run(), name="jobline-worker") if w else None
     if worker_task:  # a worker that dies takes the server down with it, loudly
         worker_task.add_done_callback(lambda t: t.cancelled() or (t.exception() and stop()))
-    scheduler_task = asyncio.create_task(sched.run(), name="jobline-scheduler") if sched else None
+    scheduler_task = (
+        asyncio.create_task(with_pruner(sched.run()), name="jobline-scheduler") if sched else None
+    )
     if scheduler_task:  # likewise
         scheduler_task.add_done_callback(lambda t: t.cancelled() or (t.exception() and stop()))
     print(f"jobline is up: http://{host}:{port}/  (admin: /admin/, API: /api/v1/docs)", flush=True)

@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 
+from jobline import stuck as stuck_jobs
 from jobline.core.jobtypes import registry
 from jobline.core.states import FINISHED, JobStatus
 from jobline.models import Job, Queue
@@ -103,6 +104,7 @@ class Filters:
     created_from: str = ""
     created_to: str = ""
     tz: int = 0
+    stuck: str = ""  #: a key of ``jobline.stuck.KINDS``: running jobs that look stuck
 
     @classmethod
     def parse(cls, params: Any) -> Filters:
@@ -121,6 +123,7 @@ class Filters:
             created_from=params.get("from", "")[:30],
             created_to=params.get("to", "")[:30],
             tz=tz,
+            stuck=params.get("stuck", "") if params.get("stuck") in stuck_jobs.KINDS else "",
         )
 
     def apply(self, jobs: QuerySet[Job]) -> QuerySet[Job]:
@@ -132,6 +135,8 @@ class Filters:
             jobs = jobs.filter(queue=self.queue)
         if self.schedule is not None:
             jobs = jobs.filter(schedule_id=self.schedule)
+        if self.stuck:
+            jobs = stuck_jobs.only(jobs, self.stuck)
         starts = [_local(self.created_from, self.tz) if self.created_from else None]
         if self.range:
             starts.append(timezone.now() - RANGES[self.range][1])
@@ -152,6 +157,7 @@ class Filters:
             "from": self.created_from,
             "to": self.created_to,
             "tz": str(self.tz) if self.created_from or self.created_to else "",
+            "stuck": self.stuck,
         }
         return {k: v for k, v in values.items() if v}
 
@@ -246,6 +252,8 @@ def jobs_list(request: HttpRequest) -> HttpResponse:
         "page_sizes": PAGE_SIZES,
         "size": size,
         "schedules": Schedule.objects.only("id", "name", "title").order_by("name")[:500],
+        "stuck_kinds": stuck_jobs.KINDS,
+        "marks": stuck_jobs.running_marks(),
     }
     template = "jobline/_job_rows.html" if params.get("partial") else "jobline/jobs.html"
     return render(request, template, context)
@@ -342,6 +350,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "dispatch_label": DISPATCH_LABELS.get(job.dispatch, ""),
         "active": job.status in ACTIVE,
         "rerun": job.type in registry and registry.get(job.type).user_triggered,
+        "stuck": stuck_jobs.running_marks().get(job.id, "") if job.status == "running" else "",
     }
     template = "jobline/_job.html" if request.GET.get("partial") else "jobline/job.html"
     return render(request, template, context)

@@ -12,7 +12,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
+from jobline import stuck as stuck_jobs
 from jobline.core import input_rules
+from jobline.retention import Retention
 from jobline.services import actions
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
@@ -49,9 +51,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "settle": window.cache + 0.5,
         "here": f"{reverse('jobline:dashboard')}?window={window.key}",  # where actions return
         "failure_rate": round(100 * data["totals"]["failed"] / finished, 1) if finished else None,
+        "stuck": _stuck_counts(),
+        "retention": Retention.from_settings(),
     }
     template = "jobline/_dashboard.html" if request.GET.get("partial") else "jobline/dashboard.html"
     return render(request, template, context)
+
+
+def _stuck_counts() -> dict[str, int]:
+    """Running jobs that look stuck, by ``jobline.stuck.KINDS`` key (not cached: it is live)."""
+    marks = list(stuck_jobs.running_marks().values())
+    return {key: marks.count(label) for key, label in stuck_jobs.KINDS.items()}
 
 
 def _back(request: HttpRequest) -> HttpResponse:

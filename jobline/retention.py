@@ -1,0 +1,341 @@
+"""Retention: finished jobs, schedule history and finished pipeline runs go once old enough.
+
+How long each is kept is a setting in days per status (``JOBLINE_RETENTION_*``; 0 keeps
+forever). ``prune()`` removes what is past it in small batches, one transaction each, so
+workers and the UI only ever wait for one short batch. Each batch picks its rows through an
+index (finished jobs by ``finished_at``, runs by status and id, history by id) and the
+``DELETE`` checks their state again, so a job retried meanwhile is never removed. Step jobs
+of pipelines go with their run, never alone (a running run counts its steps' jobs).
+
+One pruner at a time across the fleet: a PostgreSQL advisory lock, taken without waiting
+(a second pruner skips its pass). SQLite has a single writer anyway.
+
+Runs in ``jobline prune [--dry-run]`` and periodically in every scheduler process
+(``Pruner``, which ``jobline scheduler`` and ``jobline up`` start). The SQL that differs by
+database is in the small ``_pg_*`` / ``_sqlite_*`` functions below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from jobline import conf
+
+log = logging.getLogger("jobline.retention")
+
+FINISHED = ("succeeded", "failed", "cancelled")  #: job and pipeline run statuses that end
+LOCK_KEY = 0x6A6F626C696E65  #: the advisory lock of pruning ("jobline" in ASCII)
+BATCH_PAUSE = 0.05  #: background pruner: seconds between batches, so the hot path goes first
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Days to keep each kind of finished row; 0 (or less) keeps it forever."""
+
+    succeeded: float
+    failed: float
+    cancelled: float
+    schedule_runs: float
+
+    @classmethod
+    def from_settings(cls) -> Retention:
+        return cls(
+            succeeded=float(conf.get("JOBLINE_RETENTION_SUCCEEDED")),
+            failed=float(conf.get("JOBLINE_RETENTION_FAILED")),
+            cancelled=float(conf.get("JOBLINE_RETENTION_CANCELLED")),
+            schedule_runs=float(conf.get("JOBLINE_RETENTION_SCHEDULE_RUNS")),
+        )
+
+    def days(self, status: str) -> float:
+        return getattr(self, status)
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the API and UI show: days per status, null for forever."""
+        return {
+            "succeeded_days": self.succeeded or None,
+            "failed_days": self.failed or None,
+            "cancelled_days": self.cancelled or None,
+            "schedule_runs_days": self.schedule_runs or None,
+            "interval_seconds": float(conf.get("JOBLINE_PRUNE_INTERVAL")) or None,
+            "batch": int(conf.get("JOBLINE_PRUNE_BATCH")),
+        }
+
+
+@dataclass
+class Pruned:
+    """Rows removed (or, dry, that would be) per kind."""
+
+    jobs: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FINISHED, 0))
+    pipeline_runs: int = 0
+    pipeline_jobs: int = 0  #: step jobs removed with their runs
+    schedule_runs: int = 0
+    skipped: bool = False  #: another process holds the lock: nothing was done
+
+    def lines(self, dry_run: bool) -> list[str]:
+        verb = "would remove" if dry_run else "removed"
+        by_status = ", ".join(f"{s} {n}" for s, n in self.jobs.items())
+        return [
+            f"jobline_job: {verb} {sum(self.jobs.values())} finished jobs ({by_status})",
+            f"jobline_pipelinerun: {verb} {self.pipeline_runs} finished runs "
+            f"and their {self.pipeline_jobs} jobs",
+            f"jobline_schedulerun: {verb} {self.schedule_runs} history entries",
+        ]
+
+
+# -- per database -----------------------------------------------------------------------------
+
+
+def _pg_now(cursor) -> Any:
+    cursor.execute("SELECT now()")  # the database's clock, as the workers use
+    return cursor.fetchone()[0]
+
+
+def _sqlite_now(cursor) -> Any:
+    return datetime.now(UTC)
+
+
+def _pg_lock(cursor) -> bool:
+    cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
+    return cursor.fetchone()[0]
+
+
+def _pg_unlock(cursor) -> None:
+    cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+
+def _sqlite_lock(cursor) -> bool:
+    return True  # one writer at a time already; each DELETE re-checks its rows
+
+
+def _sqlite_unlock(cursor) -> None:
+    pass
+
+
+def _driver(alias: str) -> tuple[Callable, Callable, Callable]:
+    """``(now, lock, unlock)`` for the database behind ``alias``."""
+    if connections[alias].vendor == "postgresql":
+        return _pg_now, _pg_lock, _pg_unlock
+    return _sqlite_now, _sqlite_lock, _sqlite_unlock
+
+
+# -- the same SQL on both (cutoffs are parameters, adapted by Django) ------------------------
+
+OLD_JOBS = """
+FROM jobline_job WHERE finished_at < %s AND status = %s AND pipeline_run_id IS NULL
+"""
+OLD_RUNS = "FROM jobline_pipelinerun WHERE status = %s AND finished_at < %s"
+OLD_HISTORY = "FROM jobline_schedulerun WHERE fired_at < %s"
+
+
+def _ids(cursor) -> list[int]:
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _marks(ids: list[int]) -> str:
+    return ", ".join(["%s"] * len(ids))
+
+
+def _forget_jobs(cursor, ids: list[int]) -> None:
+    """Clear references to removed jobs (foreign keys are checked at commit)."""
+    if ids:
+        cursor.execute(
+            f"UPDATE jobline_schedulerun SET job_id = NULL WHERE job_id IN ({_marks(ids)})", ids
+        )
+        cursor.execute(
+            f"UPDATE jobline_schedule SET last_job_id = NULL WHERE last_job_id IN ({_marks(ids)})",
+            ids,
+        )
+
+
+def _delete_jobs(cursor, status: str, cutoff: Any, batch: int) -> int:
+    cursor.execute(
+        f"DELETE FROM jobline_job WHERE id IN (SELECT id {OLD_JOBS} ORDER BY finished_at LIMIT %s)"
+        " AND status = %s AND finished_at < %s RETURNING id",
+        [cutoff, status, batch, status, cutoff],
+    )
+    ids = _ids(cursor)
+    _forget_jobs(cursor, ids)
+    return len(ids)
+
+
+def _delete_runs(cursor, status: str, cutoff: Any, batch: int, out: Pruned) -> int:
+    """Finished runs and their step jobs (counted in ``out``); returns the runs removed."""
+    cursor.execute(
+        f"DELETE FROM jobline_pipelinerun WHERE id IN (SELECT id {OLD_RUNS} ORDER BY id LIMIT %s)"
+        " AND status = %s AND finished_at < %s RETURNING id",
+        [status, cutoff, batch, status, cutoff],
+    )
+    runs = _ids(cursor)
+    if runs:
+        cursor.execute(
+            f"DELETE FROM jobline_job WHERE pipeline_run_id IN ({_marks(runs)}) RETURNING id", runs
+        )
+        jobs = _ids(cursor)
+        _forget_jobs(cursor, jobs)
+        out.pipeline_jobs += len(jobs)
+    return len(runs)
+
+
+def _delete_history(cursor, cutoff: Any, batch: int) -> int:
+    cursor.execute(
+        "DELETE FROM jobline_schedulerun"
+        f" WHERE id IN (SELECT id {OLD_HISTORY} ORDER BY id LIMIT %s)"
+        " AND fired_at < %s RETURNING id",
+        [cutoff, batch, cutoff],
+    )
+    return len(_ids(cursor))
+
+
+def _count(cursor, sql: str, params: list[Any]) -> int:
+    cursor.execute(f"SELECT count(*) {sql}", params)
+    return cursor.fetchone()[0]
+
+
+def _count_run_jobs(cursor, status: str, cutoff: Any) -> int:
+    cursor.execute(
+        f"SELECT count(*) FROM jobline_job WHERE pipeline_run_id IN (SELECT id {OLD_RUNS})",
+        [status, cutoff],
+    )
+    return cursor.fetchone()[0]
+
+
+# -- pruning ----------------------------------------------------------------------------------
+
+
+def prune(
+    using: str = DEFAULT_DB_ALIAS,
+    *,
+    dry_run: bool = False,
+    retention: Retention | None = None,
+    batch: int | None = None,
+    pause: float = 0.0,
+    stopping: Callable[[], bool] = lambda: False,
+) -> Pruned:
+    """Remove (or count, ``dry_run``) what is past its retention; see the module's doc."""
+    retention = retention or Retention.from_settings()
+    batch = batch or int(conf.get("JOBLINE_PRUNE_BATCH"))
+    now_of, lock, unlock = _driver(using)
+    conn = connections[using]
+    out = Pruned()
+    with conn.cursor() as cursor:
+        if not lock(cursor):
+            out.skipped = True
+            return out
+        try:
+            now = now_of(cursor)
+            for_db = conn.ops.adapt_datetimefield_value
+
+            def cutoff(days: float) -> Any:
+                return for_db(now - timedelta(days=days))
+
+            for status in FINISHED:
+                days = retention.days(status)
+                if days <= 0:
+                    continue
+                when = cutoff(days)
+                if dry_run:
+                    out.jobs[status] = _count(cursor, OLD_JOBS, [when, status])
+                    out.pipeline_runs += _count(cursor, OLD_RUNS, [status, when])
+                    out.pipeline_jobs += _count_run_jobs(cursor, status, when)
+                    continue
+                jobs = partial(_delete_jobs, cursor, status, when, batch)
+                out.jobs[status] = _batches(using, jobs, batch, pause, stopping)
+                runs_batch = max(1, batch // 20)  # a run may have many step jobs
+                runs = partial(_delete_runs, cursor, status, when, runs_batch, out)
+                out.pipeline_runs += _batches(using, runs, runs_batch, pause, stopping)
+            if retention.schedule_runs > 0:
+                when = cutoff(retention.schedule_runs)
+                if dry_run:
+                    out.schedule_runs = _count(cursor, OLD_HISTORY, [when])
+                else:
+                    history = partial(_delete_history, cursor, when, batch)
+                    out.schedule_runs = _batches(using, history, batch, pause, stopping)
+        finally:
+            unlock(cursor)
+    return out
+
+
+def _batches(
+    using: str, step: Callable[[], int], batch: int, pause: float, stopping: Callable[[], bool]
+) -> int:
+    """Run ``step`` (one batch) in a transaction of its own until it removes less than asked."""
+    total = 0
+    while not stopping():
+        with transaction.atomic(using=using):
+            n = step()
+        total += n
+        if n < batch:
+            break
+        time.sleep(pause)
+    return total
+
+
+class Pruner:
+    """Prunes every ``JOBLINE_PRUNE_INTERVAL`` seconds (0: never) until stopped.
+
+    Started beside each scheduler. Its database work runs in a thread of its own with its own
+    connection, closed after each pass, so it shares an event loop with a server or scheduler.
+    """
+
+    def __init__(self, using: str = DEFAULT_DB_ALIAS, *, interval: float | None = None):
+        self.using = using
+        self.interval = float(conf.get("JOBLINE_PRUNE_INTERVAL") if interval is None else interval)
+        self.last: Pruned | None = None  #: what the last pass removed
+        self._stopping = threading.Event()  # seen between batches, in the pruner's thread
+        self._stopped = asyncio.Event()
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="jobline-pruner")
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._stopped.set()
+
+    async def run(self) -> None:
+        if self.interval <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            while not self._stopping.is_set():
+                await loop.run_in_executor(self._thread, self._pass)
+                try:
+                    await asyncio.wait_for(self._stopped.wait(), self.interval)
+                except TimeoutError:
+                    pass
+        finally:
+            self._thread.shutdown(wait=False)
+
+    def _pass(self) -> None:
+        try:
+            self.last = pruned = prune(
+                self.using, pause=BATCH_PAUSE, stopping=self._stopping.is_set
+            )
+        except Exception:
+            log.exception("pruning failed; next try in %.0f s", self.interval)
+            return
+        finally:
+            connections[self.using].close()  # this thread's own; none held between passes
+        if pruned.skipped:
+            log.debug("pruning skipped: another process is pruning")
+        elif sum(pruned.jobs.values()) or pruned.pipeline_runs or pruned.schedule_runs:
+            log.info("pruned %s", "; ".join(pruned.lines(dry_run=False)))
+
+
+async def with_pruner(main: Awaitable[None], using: str = DEFAULT_DB_ALIAS) -> None:
+    """Await ``main`` (a scheduler's run) with a ``Pruner`` beside it, stopped when it ends."""
+    pruner = Pruner(using)
+    pruning = asyncio.create_task(pruner.run(), name="jobline-pruner")
+    try:
+        await main
+    finally:
+        pruner.stop()
+        await pruning
