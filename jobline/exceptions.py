@@ -48,3 +48,7 @@ __all__ = ["Fail", "InputsError", "JobDefinitionError", "JoblineError", "Retry",
 
 class PipelineRunError(JoblineError):
     """The pipeline run cannot do this in its current state."""
+
+
+class StoreUnavailable(JoblineError):
+    """The database did not answer: the connection broke or a call passed its deadline."""

@@ -108,7 +108,8 @@ class MemoryStore:
 
     # -- the caller's side ----------------------------------------------------------------
 
-    def session(self) -> MemorySession:
+    def session(self, *, deadline: float = 10.0) -> MemorySession:
+        """Memory always answers at once: ``deadline`` is accepted for the port's sake."""
         return MemorySession(self)
 
     def listener(self, channels: Iterable[str]) -> MemoryListener:

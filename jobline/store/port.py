@@ -78,7 +78,10 @@ class Store(Protocol):
     supports_returning: bool  #: writes return the rows they changed in the same statement
     supports_pipelines: bool  #: pipeline runs advance in the store's transactions
 
-    def session(self) -> Session: ...
+    def session(self, *, deadline: float = 10.0) -> Session:
+        """A worker's connections; each call answers within ``deadline`` seconds or fails."""
+        ...
+
     def listener(self, channels: Iterable[str]) -> Listener: ...
 
     # -- the caller's transaction -------------------------------------------------------

@@ -31,6 +31,7 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
+from jobline.store.pg_link import TCP_OPTIONS, Link
 from jobline.store.port import CONTROL, JOBS, arun_plan, run_plan
 from jobline.store.reconnect import Backoff
 
@@ -209,7 +210,7 @@ def conninfo(settings_dict: dict[str, Any]) -> str:
         password=settings_dict.get("PASSWORD") or None,
         host=settings_dict.get("HOST") or None,
         port=str(settings_dict["PORT"]) if settings_dict.get("PORT") else None,
-        **options,
+        **(TCP_OPTIONS | options),
     )
 
 
@@ -254,41 +255,60 @@ class PostgresListener:
                 async with conn:
                     async for note in conn.notifies():
                         self._events[note.channel].set()
-            except psycopg.OperationalError as exc:
+            except (OSError, psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 self.connected.clear()
                 conn = None
                 await self._backoff.fail(exc)
 
 
 class PostgresSession:
-    """A worker's connections: one for claims, one for writes, one that listens."""
+    """A worker's connections: one for claims, one for writes, one that listens.
 
-    def __init__(self, dsn: str):
-        self._dsn = dsn
-        self._claim_conn: psycopg.AsyncConnection[Any] | None = None
-        self._write_conn: psycopg.AsyncConnection[Any] | None = None
+    Each call has a deadline; a broken or silent connection raises ``StoreUnavailable`` and
+    is opened again on the next call (``pg_link``), so a restart or a failover of the server
+    costs the worker an outage, not its life.
+    """
+
+    def __init__(self, dsn: str, *, deadline: float = 10.0):
+        self._claims = Link(dsn, "claim connection", deadline=deadline)
+        self._writes = Link(dsn, "write connection", deadline=deadline)
         self._write_lock = asyncio.Lock()
         self._listener = PostgresListener(dsn, (JOBS, CONTROL))
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
-
     async def open(self) -> None:
-        self._claim_conn = await self._connect()
-        self._write_conn = await self._connect()
+        await self._claims.connection()
+        await self._writes.connection()
         await self._listener.open()
 
     async def close(self) -> None:
         await self._listener.close()
-        for conn in (self._claim_conn, self._write_conn):
-            if conn is not None:
-                await conn.close()
+        await self._claims.close()
+        await self._writes.close()
 
     async def _write(self, sql: str, params: Any) -> list[Any]:
-        assert self._write_conn is not None
-        async with self._write_lock:
-            cur = await self._write_conn.execute(sql, params, prepare=True)
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[Any]:
+            cur = await conn.execute(sql, params, prepare=True)
             return await cur.fetchall() if cur.description else []
+
+        async with self._write_lock:
+            return await self._writes.run(run)
+
+    async def _transaction(self, work: Any) -> Any:
+        """``work(connection)`` in one transaction on the write connection."""
+
+        async def run(conn: psycopg.AsyncConnection[Any]) -> Any:
+            async with conn.transaction():
+                return await work(conn)
+
+        async with self._write_lock:
+            return await self._writes.run(run)
+
+    async def _read(self, sql: str, params: Any) -> list[Any]:
+        async def run(conn: psycopg.AsyncConnection[Any]) -> list[Any]:
+            cur = await conn.execute(sql, params, prepare=True)
+            return await cur.fetchall()
+
+        return await self._claims.run(run)
 
     async def register_worker(self, info: WorkerInfo, lease: float) -> None:
         await self._write(
@@ -317,7 +337,6 @@ class PostgresSession:
         await self._write("DELETE FROM jobline_worker WHERE id = %s", (worker_id,))
 
     async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
-        assert self._claim_conn is not None
         self._listener.event(JOBS).clear()
         params = {
             **_filter_params(where),
@@ -325,7 +344,7 @@ class PostgresSession:
             "limit": limit,
             "worker": worker_id,
         }
-        cur = await self._claim_conn.execute(CLAIM, params, prepare=True)
+        rows = await self._read(CLAIM, params)
         return [
             ClaimedJob(
                 id=r[0],
@@ -339,7 +358,7 @@ class PostgresSession:
                 created_at=r[8],
                 schedule=r[9],
             )
-            for r in await cur.fetchall()
+            for r in rows
         ]
 
     async def complete(self, worker_id: str, done: list[Completion]) -> None:
@@ -358,35 +377,31 @@ class PostgresSession:
             await self._write(COMPLETE, params)
             return
         # Pipeline steps: their runs advance (children enqueued) in the same transaction.
-        assert self._write_conn is not None
-        async with self._write_lock, self._write_conn.transaction():
-            steps = plan.after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
-            await arun_plan(self._write_conn, steps)
+        steps = plan.after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
+        await self._transaction(lambda conn: arun_plan(conn, steps))
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         await self._write(PUT_BACK, (ids, worker_id))
 
     async def rescue_lost(self) -> list[int]:
-        assert self._write_conn is not None
-        async with self._write_lock, self._write_conn.transaction():
-            cur = await self._write_conn.execute(LOST)
-            lost = await cur.fetchall()
+        async def rescue(conn: psycopg.AsyncConnection[Any]) -> list[int]:
+            lost = await (await conn.execute(LOST)).fetchall()
             if lost:
                 statuses = [
                     after_lost(attempt=a, max_attempts=m, cancel_requested=c).value
                     for _, a, m, c, _ in lost
                 ]
-                await self._write_conn.execute(RESCUE, ([r[0] for r in lost], statuses))
+                await conn.execute(RESCUE, ([r[0] for r in lost], statuses))
                 rows = [(r[0], st, r[4]) for r, st in zip(lost, statuses, strict=True)]
                 if runs := plan.finished_runs(rows):  # steps out of attempts move runs on
-                    await arun_plan(self._write_conn, plan.advance_runs(PIPELINE_SQL, runs))
-            await self._write_conn.execute(DELETE_DEAD_WORKERS)
-        return [r[0] for r in lost]
+                    await arun_plan(conn, plan.advance_runs(PIPELINE_SQL, runs))
+            await conn.execute(DELETE_DEAD_WORKERS)
+            return [r[0] for r in lost]
+
+        return await self._transaction(rescue)
 
     async def next_due_in(self, where: ClaimFilter) -> float | None:
-        assert self._claim_conn is not None
-        cur = await self._claim_conn.execute(NEXT_DUE, _filter_params(where), prepare=True)
-        return (await cur.fetchone())[0]  # type: ignore[index]
+        return (await self._read(NEXT_DUE, _filter_params(where)))[0][0]
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -456,8 +471,8 @@ class PostgresStore:
     def __init__(self, settings_dict: dict[str, Any]):
         self.dsn = conninfo(settings_dict)
 
-    def session(self) -> PostgresSession:
-        return PostgresSession(self.dsn)
+    def session(self, *, deadline: float = 10.0) -> PostgresSession:
+        return PostgresSession(self.dsn, deadline=deadline)
 
     def listener(self, channels: Iterable[str]) -> PostgresListener:
         return PostgresListener(self.dsn, channels)

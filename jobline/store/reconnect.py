@@ -27,10 +27,11 @@ class Backoff:
     async def fail(self, exc: BaseException) -> None:
         self.failures += 1
         if self.failures == 1:
-            log.warning("%s lost (%s); reconnecting", self.what, str(exc).strip() or type(exc))
+            why = str(exc).strip() or type(exc).__name__
+            log.warning("%s failed (%s); trying again with backoff", self.what, why)
         await asyncio.sleep(self.next_delay())
 
     def succeeded(self) -> None:
         if self.failures:
-            log.warning("%s back after %d attempts", self.what, self.failures)
+            log.warning("%s working again after %d failed attempts", self.what, self.failures)
         self.failures = 0

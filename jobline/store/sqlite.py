@@ -533,8 +533,9 @@ class SqliteStore:
     def __init__(self, settings_dict: dict[str, Any]):
         self.path = str(settings_dict["NAME"])
 
-    def session(self) -> SqliteSession:
-        return SqliteSession(self.path)
+    def session(self, *, deadline: float = 10.0) -> SqliteSession:
+        """A waiting writer gives up after ``deadline`` seconds (SQLite's busy timeout)."""
+        return SqliteSession(self.path, busy_timeout_ms=round(deadline * 1000))
 
     def listener(self, channels: Iterable[str]) -> SqliteListener:
         return SqliteListener(self.path, channels)

@@ -24,11 +24,16 @@ from jobline.core.jobtypes import Registry, registry
 from jobline.core.states import JobStatus, Outcome
 from jobline.core.values import ClaimedJob, ClaimFilter, Completion, WorkerInfo
 from jobline.store import Session
+from jobline.store.reconnect import Backoff
 from jobline.worker import resources
 from jobline.worker.executor import SyncCall, failed, plain_sync_call, run_attempt
 from jobline.worker.stats import WorkerStats
 
 log = logging.getLogger("jobline.worker")
+
+#: Part of the lease after which a worker that could not renew it stops its jobs: the rest
+#: covers clock drift between this host's monotonic clock and the database's.
+SAFETY = 0.8
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +91,10 @@ class Worker:
         self.registered = False  #: True once the worker's row (and lease) exists
         self._closing = False
         self._lost_lease = False  #: jobs were abandoned; take a new id before going on
+        # One log line per outage and per kind of call, then one when it is over.
+        self._claim_outage = Backoff("claims from the database", first=options.poll / 4)
+        self._write_outage = Backoff("writing results to the database")
+        self._beat_outage = Backoff("heartbeats to the database")
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -135,6 +144,7 @@ class Worker:
         await self.resources.make_ahead(where.types)  # so the first http job is on time too
         flusher = asyncio.create_task(self._flush_loop(), name="jobline-flush")
         heart = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
+        fence = asyncio.create_task(self._fence_loop(), name="jobline-fence")
         if self.options.run_for is not None:
             asyncio.get_running_loop().call_later(self.options.run_for, self.stop)
         try:
@@ -143,9 +153,10 @@ class Worker:
             await self._drain()
         finally:
             heart.cancel()
+            fence.cancel()
             self._closing = True  # the flusher ends once nothing is pending; never cut a write
             self._flush_wanted.set()
-            await asyncio.gather(heart, flusher, return_exceptions=True)
+            await asyncio.gather(heart, fence, flusher, return_exceptions=True)
             await self.resources.aclose()
             resources.current.reset(shared)
             with contextlib.suppress(Exception):
@@ -199,12 +210,12 @@ class Worker:
             owner = self.id
             try:
                 jobs = await self.store.claim(owner, free, where)
-            except Exception:
-                log.exception("claim failed; retrying in %.1f s", self.options.poll)
-                await asyncio.sleep(self.options.poll)
+            except Exception as exc:  # the database is away: say so once, try again later
+                await self._claim_outage.fail(exc)
                 continue
+            self._claim_outage.succeeded()
             self.stats.claim.observe(time.perf_counter() - started)
-            if owner != self.id:  # lost our lease meanwhile: the rescue gives these to others
+            if owner != self.id or self._lost_lease:  # the rescue gives these to others
                 continue
             for job in jobs:
                 self._start(job)
@@ -278,14 +289,16 @@ class Worker:
             self._flushing += len(batch)
             try:
                 await self.store.complete(self.id, batch)
-            except Exception:
-                log.exception("writing %d results failed; retrying", len(batch))
+            except Exception as exc:
+                # Kept and written once the database is back; a completion for a job taken
+                # back meanwhile changes nothing there (it is run again, never twice at once).
                 self._pending[:0] = batch
-                await asyncio.sleep(0.5)
+                await self._write_outage.fail(exc)
                 continue
             finally:
                 self._flushing -= len(batch)
                 self._capacity.set()
+            self._write_outage.succeeded()
             self.processed += len(batch)
             if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
                 self.stop()
@@ -301,11 +314,27 @@ class Worker:
             try:
                 await self._beat()
             except Exception as exc:
-                silent_for = time.monotonic() - self._last_renewal
-                log.warning("heartbeat failed (%s); lease renewed %.1f s ago", exc, silent_for)
-                if silent_for > self.options.lease * 0.8 and not self._lost_lease:
-                    self._abandon(self._running, "its lease could not be renewed")
-                    self._lost_lease = True
+                self._beat_outage.failures += 1
+                if self._beat_outage.failures == 1:
+                    log.warning("heartbeat failed (%s); retrying every %.1f s", exc, self.heartbeat)
+            else:
+                self._beat_outage.succeeded()
+
+    @property
+    def heartbeat(self) -> float:
+        return self.options.heartbeat
+
+    async def _fence_loop(self) -> None:
+        """Stop every running job once the lease may have lapsed, whatever the connections
+        are doing (a silent network never fails a call): by this host's monotonic clock,
+        ``SAFETY`` of the lease after the last renewal was sent."""
+        margin = self.options.lease * SAFETY
+        while True:
+            silent_for = time.monotonic() - self._last_renewal
+            if silent_for > margin and not self._lost_lease:
+                self._abandon(self._running, f"its lease was not renewed for {silent_for:.1f} s")
+                self._lost_lease = True
+            await asyncio.sleep(max(0.05, min(self.options.heartbeat, margin - silent_for, 1.0)))
 
     async def _beat(self) -> None:
         sent = time.monotonic()

@@ -1,0 +1,103 @@
+"""One PostgreSQL connection of a worker that survives restarts, failovers and partitions.
+
+A call that fails because the connection broke, or that gets no answer within its deadline
+(a black-holed network never answers nor resets), raises :class:`StoreUnavailable` and drops
+the connection; the next call opens a new one. The caller decides when to try again. A call
+past its deadline is abandoned, not awaited: waiting for a link that does not answer is
+exactly what must not happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import psycopg
+
+from jobline.exceptions import StoreUnavailable
+
+T = TypeVar("T")
+
+#: libpq settings that make the kernel give up on a dead peer in seconds, not hours; a
+#: DATABASE_URL that sets them wins.
+TCP_OPTIONS = {
+    "connect_timeout": "5",
+    "keepalives": "1",
+    "keepalives_idle": "5",
+    "keepalives_interval": "2",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "10000",  # ms without an acknowledgement of data we sent
+}
+
+
+class Link:
+    """A connection opened on first use and again after it failed."""
+
+    def __init__(self, dsn: str, what: str, *, deadline: float):
+        self.dsn = dsn
+        self.what = what
+        self.deadline = deadline
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._abandoned: set[asyncio.Task[Any]] = set()
+
+    async def connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = None
+            self._conn = await self._within(
+                psycopg.AsyncConnection.connect(self.dsn, autocommit=True), "connecting"
+            )
+        return self._conn
+
+    async def run(self, call: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """``call(connection)`` within the deadline; a broken or silent link is dropped."""
+        conn = await self.connection()
+        try:
+            return await self._within(call(conn), "waiting for an answer")
+        except StoreUnavailable:
+            self.drop()
+            raise
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            if conn.closed or conn.broken:
+                self.drop()
+                raise StoreUnavailable(f"{self.what}: {str(exc).strip()}") from exc
+            raise
+
+    async def _within(self, work: Awaitable[T], doing: str) -> T:
+        task = asyncio.ensure_future(work)
+        done, _ = await asyncio.wait({task}, timeout=self.deadline)
+        if not done:
+            task.cancel()  # not awaited: its cleanup may wait on the same silent link
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
+            raise StoreUnavailable(f"{self.what}: no answer within {self.deadline:g} s ({doing})")
+        try:
+            return task.result()
+        except OSError as exc:  # refused, unreachable: the server is not there (yet)
+            raise StoreUnavailable(f"{self.what}: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            if doing == "connecting":
+                raise StoreUnavailable(f"{self.what}: {str(exc).strip()}") from exc
+            raise
+
+    def drop(self) -> None:
+        """Forget the connection; closing it happens in the background."""
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.closed:
+            task = asyncio.ensure_future(_close_quietly(conn))
+            self._abandoned.add(task)
+            task.add_done_callback(self._abandoned.discard)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(conn.close(), self.deadline)
+        for task in list(self._abandoned):
+            task.cancel()
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    with contextlib.suppress(Exception):
+        await conn.close()
