@@ -24,6 +24,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from jobline.scheduler.api import sync_periodic
 from jobline.services import database, firing
 from jobline.store import SCHEDULES
+from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.scheduler")
 T = TypeVar("T")
@@ -43,6 +44,7 @@ class Scheduler:
         self.ready = asyncio.Event()  #: set once listening for changes and past the first tick
         self._stopping = asyncio.Event()
         self._listener = database.store(using).listener((SCHEDULES,))
+        self._outage = Backoff("the scheduler's passes")
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="jobline-scheduler")
 
     @property
@@ -82,10 +84,11 @@ class Scheduler:
         started = time.monotonic()
         try:
             tick = await self._call(firing.tick, self.using)
-        except Exception:
-            log.exception("scheduler pass failed; retrying in %.1f s", self.poll)
+        except Exception as exc:  # the database is away: one log line per outage
+            self._outage.note(exc)
             await self._call(self._close_connection)  # a broken one is replaced on next use
             return self.poll
+        self._outage.succeeded()
         self.fired += len(tick.fired)
         for fired in tick.fired:
             log.info("fired %s", fired)

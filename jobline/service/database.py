@@ -8,6 +8,8 @@ from typing import Any
 
 import dj_database_url
 
+from jobline.store.pg_link import TCP_OPTIONS
+
 SQLITE_INIT = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
 
 
@@ -27,8 +29,10 @@ def database(url: str, *, ssl_required: bool = False) -> dict[str, Any]:
         config["OPTIONS"] = {"init_command": SQLITE_INIT, "transaction_mode": "IMMEDIATE"}
         config["CONN_MAX_AGE"] = 0
         private_file(config["NAME"])
-    elif ssl_required:
-        config.setdefault("OPTIONS", {})["sslmode"] = "require"
+    else:  # a dead server or link is noticed in seconds (the URL's own options win)
+        config["OPTIONS"] = TCP_OPTIONS | config.get("OPTIONS", {})
+        if ssl_required:
+            config["OPTIONS"]["sslmode"] = "require"
     return config
 
 

@@ -360,6 +360,14 @@ class MemorySession:
                     job.attempts -= 1
         store.notify(None, JOBS)
 
+    async def running(self, worker_id: str) -> list[int]:
+        with self.store._lock:
+            return [
+                j.id
+                for j in self.store.jobs.values()
+                if j.worker_id == worker_id and j.status is JobStatus.RUNNING
+            ]
+
     async def rescue_lost(self) -> list[int]:
         store = self.store
         with store._lock:

@@ -122,6 +122,8 @@ WHERE id = %s AND lease_expires_at > now()
 RETURNING id
 """
 
+RUNNING = "SELECT id FROM jobline_job WHERE worker_id = %s AND status = 'running'"
+
 CANCEL_REQUESTED = """
 SELECT id FROM jobline_job WHERE worker_id = %s AND status = 'running' AND cancel_requested
 """
@@ -382,6 +384,9 @@ class PostgresSession:
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         await self._write(PUT_BACK, (ids, worker_id))
+
+    async def running(self, worker_id: str) -> list[int]:
+        return [r[0] for r in await self._read(RUNNING, (worker_id,))]
 
     async def rescue_lost(self) -> list[int]:
         async def rescue(conn: psycopg.AsyncConnection[Any]) -> list[int]:

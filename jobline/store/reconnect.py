@@ -24,11 +24,16 @@ class Backoff:
         base = min(self.cap, self.first * 2 ** min(self.failures - 1, 30))
         return base * (1 + random.random() / 2)
 
-    async def fail(self, exc: BaseException) -> None:
+    def note(self, exc: BaseException) -> None:
+        """Count a failure; the first of an outage is logged."""
         self.failures += 1
         if self.failures == 1:
             why = str(exc).strip() or type(exc).__name__
-            log.warning("%s failed (%s); trying again with backoff", self.what, why)
+            log.warning("%s failed (%s); trying again", self.what, why)
+
+    async def fail(self, exc: BaseException) -> None:
+        """Count a failure, then wait before the next try."""
+        self.note(exc)
         await asyncio.sleep(self.next_delay())
 
     def succeeded(self) -> None:

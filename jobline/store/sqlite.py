@@ -388,6 +388,11 @@ class SqliteSession:
         now = utc_text(_now())
         await self._run(lambda db: db.execute(PUT_BACK, (now, json.dumps(ids), worker_id)))
 
+    async def running(self, worker_id: str) -> list[int]:
+        sql = "SELECT id FROM jobline_job WHERE worker_id = ? AND status = 'running'"
+        rows = await self._run(lambda db: db.execute(sql, (worker_id,)).fetchall())
+        return [r[0] for r in rows]
+
     async def rescue_lost(self) -> list[int]:
         now = utc_text(_now())
 

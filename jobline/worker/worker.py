@@ -79,6 +79,8 @@ class Worker:
         self.processed = 0
         self._claimed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
+        self._held: set[int] = set()  #: claimed, and not yet written back or given up
+        self._claims_uncertain = False  #: a claim failed: it may have taken jobs unheard of
         self._terminating: set[int] = set()  # asked to terminate: record as cancelled
         self._abandoned: set[int] = set()  # lease lost or shutdown: record nothing
         self._pending: list[Completion] = []
@@ -181,6 +183,7 @@ class Worker:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
             await self._flush_all()
             await self.store.put_back(self.id, left)
+            self._held.difference_update(left)
             log.warning("put %d unfinished jobs back in the queue", len(left))
 
     # -- claiming ------------------------------------------------------------------------
@@ -209,8 +212,11 @@ class Worker:
             started = time.perf_counter()
             owner = self.id
             try:
+                if self._claims_uncertain:
+                    await self._put_back_unheard_of()
                 jobs = await self.store.claim(owner, free, where)
             except Exception as exc:  # the database is away: say so once, try again later
+                self._claims_uncertain = True
                 await self._claim_outage.fail(exc)
                 continue
             self._claim_outage.succeeded()
@@ -239,7 +245,17 @@ class Worker:
         for task in (wait, stop):
             task.cancel()
 
+    async def _put_back_unheard_of(self) -> None:
+        """Jobs a lost claim answer gave this worker are queued again; nothing else would:
+        its lease is alive, so no rescue takes them."""
+        unheard_of = [i for i in await self.store.running(self.id) if i not in self._held]
+        if unheard_of:
+            await self.store.put_back(self.id, unheard_of)
+            log.warning("put back %d jobs claimed while the connection broke", len(unheard_of))
+        self._claims_uncertain = False
+
     def _start(self, job: ClaimedJob) -> None:
+        self._held.add(job.id)
         self._claimed += 1
         task = asyncio.create_task(self._run_one(job))
         self._running[job.id] = task
@@ -253,6 +269,7 @@ class Worker:
             )
         except asyncio.CancelledError:
             if job.id in self._abandoned:
+                self._held.discard(job.id)
                 return
             if job.id not in self._terminating:
                 raise
@@ -299,6 +316,7 @@ class Worker:
                 self._flushing -= len(batch)
                 self._capacity.set()
             self._write_outage.succeeded()
+            self._held.difference_update(c.id for c in batch)
             self.processed += len(batch)
             if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
                 self.stop()
@@ -314,15 +332,9 @@ class Worker:
             try:
                 await self._beat()
             except Exception as exc:
-                self._beat_outage.failures += 1
-                if self._beat_outage.failures == 1:
-                    log.warning("heartbeat failed (%s); retrying every %.1f s", exc, self.heartbeat)
+                self._beat_outage.note(exc)
             else:
                 self._beat_outage.succeeded()
-
-    @property
-    def heartbeat(self) -> float:
-        return self.options.heartbeat
 
     async def _fence_loop(self) -> None:
         """Stop every running job once the lease may have lapsed, whatever the connections

@@ -302,3 +302,15 @@ async def _woken(event: asyncio.Event) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def test_a_worker_can_ask_which_jobs_it_holds(harness):
+    mine, theirs = harness.insert(row(), row(type="u"))
+    claim(harness, "w1", where=ClaimFilter(queues=None, types=("t",), tags=()))
+    claim(harness, "w2", where=ClaimFilter(queues=None, types=("u",), tags=()))
+
+    async def go(session):
+        return await session.running("w1"), await session.running("nobody")
+
+    assert harness.session(go) == ([mine], [])
+    assert harness.read(theirs)["status"] == "running"
