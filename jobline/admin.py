@@ -1,4 +1,4 @@
-"""The Django admin for jobline's models; actions go through ``jobline.operations``."""
+"""The Django admin for jobline's models; actions go through ``jobline.services.actions``."""
 
 from __future__ import annotations
 
