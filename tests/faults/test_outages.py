@@ -1,9 +1,8 @@
 """Issue 14's acceptance tests: a fleet of real processes through database crashes, an outage
 and a black-holed link, on the private cluster.
 
-They fail today (processes keep a dead connection forever; a cut-off worker keeps running
-jobs another worker has taken over) and are marked xfail(strict=True): once the reconnect
-and the deadline on the store port land, they pass, and the mark must go.
+Before the store port's reconnects and deadlines, processes kept a dead connection forever
+and a cut-off worker kept running jobs another worker had taken over.
 """
 
 from __future__ import annotations
@@ -25,10 +24,7 @@ from tests.faults.outages import (
     wait_progress,
 )
 
-pytestmark = [
-    pytest.mark.xfail(strict=True, reason="issue 14: reconnect on the store port"),
-    pytest.mark.timeout(1200),
-]
+pytestmark = pytest.mark.timeout(1200)
 
 DRAIN = 3000
 TIMERS = 5  #: one-off schedules due during the faults: each must fire once
