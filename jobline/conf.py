@@ -14,7 +14,7 @@ DEFAULTS: dict[str, Any] = {
     "JOBLINE_HEARTBEAT_SECONDS": 5.0,
     "JOBLINE_POLL_SECONDS": 1.0,  # longest idle wait without a wake-up (a lost notification)
     "JOBLINE_SHUTDOWN_GRACE_SECONDS": 30.0,  # time running jobs get on SIGTERM
-    # Retention (jobline.retention): days finished rows are kept; 0 keeps them forever.
+    # Retention (jobline.services.retention): days finished rows are kept; 0 keeps them forever.
     "JOBLINE_RETENTION_SUCCEEDED": 7.0,  # succeeded jobs and pipeline runs
     "JOBLINE_RETENTION_FAILED": 30.0,
     "JOBLINE_RETENTION_CANCELLED": 30.0,

@@ -1,5 +1,5 @@
 """``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times,
-and what may be stuck (``jobline.stuck``; example alert rules in ``docs/actions.md``).
+and what may be stuck (``jobline.services.stuck``; example alert rules in ``docs/actions.md``).
 
 Latency histograms come from the live workers' heartbeats, so every process of a
 deployment is covered by scraping any web process.
@@ -16,8 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from jobline import stuck
 from jobline.models import Job, Worker
+from jobline.services import stuck
 from jobline.worker.stats import BUCKETS
 
 

@@ -8,10 +8,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Router, Schema
 
-from jobline import stuck
 from jobline.api.errors import responses
 from jobline.models import Job
-from jobline.retention import Retention
+from jobline.services import stuck
+from jobline.services.retention import Retention
 
 router = Router(tags=["operations"])
 STUCK_LIMIT = 1000  #: most stuck jobs listed
@@ -48,7 +48,7 @@ class LapsedWorker(Schema):
 class StuckOut(Schema):
     jobs: list[StuckJob]  #: running jobs past their timeout or without a live worker
     oldest_due_seconds: dict[str, float]  #: per queue: how long its oldest due job has waited
-    rescued: int  #: jobs whose last attempt was lost with its worker (see jobline.stuck)
+    rescued: int  #: jobs whose last attempt was lost with its worker (see jobline.services.stuck)
     lapsed_workers: list[LapsedWorker]
 
 

@@ -109,8 +109,8 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def scheduler(args: argparse.Namespace) -> None:
-    from jobline.retention import with_pruner
     from jobline.scheduler.loop import Scheduler, install_signal_handlers
+    from jobline.services.retention import with_pruner
 
     async def main() -> None:
         s = Scheduler()
@@ -121,8 +121,8 @@ def scheduler(args: argparse.Namespace) -> None:
 
 
 def prune(args: argparse.Namespace) -> int:
-    from jobline.retention import Retention
-    from jobline.retention import prune as prune_rows
+    from jobline.services.retention import Retention
+    from jobline.services.retention import prune as prune_rows
 
     retention = Retention.from_settings().as_dict()
     print(

@@ -8,7 +8,7 @@ import signal
 
 import uvicorn
 
-from jobline.retention import with_pruner
+from jobline.services.retention import with_pruner
 from jobline.web.events import close_streams
 
 

@@ -89,6 +89,7 @@ class MemoryStore:
         self.jobs: dict[int, MemoryJob] = {}
         self.workers: dict[str, _Worker] = {}
         self.paused: set[str] = set()
+        self.locks: set[int] = set()  #: maintenance locks held (``try_lock``)
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: weakref.WeakSet[MemoryListener] = weakref.WeakSet()
@@ -159,6 +160,17 @@ class MemoryStore:
 
     def now(self, connection: Any) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    def try_lock(self, connection: Any, key: int) -> bool:
+        with self._lock:
+            if key in self.locks:
+                return False
+            self.locks.add(key)
+            return True
+
+    def unlock(self, connection: Any, key: int) -> None:
+        with self._lock:
+            self.locks.discard(key)
 
     # -- people's actions (the database stores do these through the models) ---------------
 

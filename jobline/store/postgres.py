@@ -499,6 +499,12 @@ class PostgresStore:
         """The database's clock, shared by every host."""
         return connection.execute("SELECT clock_timestamp()").fetchone()[0]
 
+    def try_lock(self, connection: Any, key: int) -> bool:
+        return connection.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]
+
+    def unlock(self, connection: Any, key: int) -> None:
+        connection.execute("SELECT pg_advisory_unlock(%s)", [key])
+
     def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
         return run_plan(connection, plan.lock_runs(PIPELINE_SQL, ids))
 

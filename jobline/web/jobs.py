@@ -14,13 +14,13 @@ from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
 
-from jobline import stuck as stuck_jobs
 from jobline.core.jobtypes import registry
 from jobline.core.states import FINISHED, JobStatus
 from jobline.models import Job, Queue
 from jobline.models.schedules import Schedule
 from jobline.redact import masked_inputs
 from jobline.services import actions
+from jobline.services import stuck as stuck_jobs
 from jobline.web.base import action, flash, page, render
 
 PAGE_SIZES = (25, 50, 100, 200)
@@ -104,7 +104,7 @@ class Filters:
     created_from: str = ""
     created_to: str = ""
     tz: int = 0
-    stuck: str = ""  #: a key of ``jobline.stuck.KINDS``: running jobs that look stuck
+    stuck: str = ""  #: a key of ``jobline.services.stuck.KINDS``: running jobs that look stuck
 
     @classmethod
     def parse(cls, params: Any) -> Filters:

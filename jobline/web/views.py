@@ -12,10 +12,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
-from jobline import stuck as stuck_jobs
 from jobline.core import input_rules
-from jobline.retention import Retention
 from jobline.services import actions
+from jobline.services import stuck as stuck_jobs
+from jobline.services.retention import Retention
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
 from jobline.web.login_throttle import LoginForm
@@ -59,7 +59,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _stuck_counts() -> dict[str, int]:
-    """Running jobs that look stuck, by ``jobline.stuck.KINDS`` key (not cached: it is live)."""
+    """Running jobs that look stuck, by ``stuck.KINDS`` key (not cached: it is live)."""
     marks = list(stuck_jobs.running_marks().values())
     return {key: marks.count(label) for key, label in stuck_jobs.KINDS.items()}
 

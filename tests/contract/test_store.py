@@ -314,3 +314,27 @@ def test_a_worker_can_ask_which_jobs_it_holds(harness):
 
     assert harness.session(go) == ([mine], [])
     assert harness.read(theirs)["status"] == "running"
+
+
+def test_a_maintenance_lock_is_held_by_one_at_a_time(harness):
+    """Pruning runs in one process of the fleet: the lock is taken without waiting."""
+    store = harness.store
+    assert store.try_lock(harness.connection, 7) is True
+    try:
+        if store.supports_skip_locked:  # SQLite's single writer needs no lock
+            other = _second_connection(harness)
+            try:
+                assert store.try_lock(other, 7) is False
+            finally:
+                if other is not None:
+                    other.close()
+    finally:
+        store.unlock(harness.connection, 7)
+
+
+def _second_connection(harness: Harness) -> Any:
+    if isinstance(harness.store, MemoryStore):
+        return None  # a memory store is one process: the same lock set
+    import psycopg
+
+    return psycopg.connect(harness.store.dsn, autocommit=True)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 import jobline
 from jobline.models import Job, PipelineRun, Schedule, ScheduleRun
-from jobline.retention import LOCK_KEY
+from jobline.services.retention import LOCK_KEY
 from jobline.store.postgres import conninfo
 from tests.conftest import ALL_DATABASES, ROOT, jobline_process, stop_process, wait_until
 

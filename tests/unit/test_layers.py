@@ -26,8 +26,8 @@ LAYERS = {
     "jobline.conf": MODELS,  # settings with their defaults
     "jobline.input_guard": MODELS,  # input no database can hold: model clean() and requests
     "jobline.services": SERVICES,
-    "jobline.retention": SERVICES,
-    "jobline.stuck": SERVICES,
+    "jobline.services.retention": SERVICES,
+    "jobline.services.stuck": SERVICES,
     "jobline.jobtypes": SERVICES,
     "jobline.jobs": SERVICES,
     "jobline.dispatch": SERVICES,

@@ -7,12 +7,13 @@ index (finished jobs by ``finished_at``, runs by status and id, history by id) a
 ``DELETE`` checks their state again, so a job retried meanwhile is never removed. Step jobs
 of pipelines go with their run, never alone (a running run counts its steps' jobs).
 
-One pruner at a time across the fleet: a PostgreSQL advisory lock, taken without waiting
-(a second pruner skips its pass). SQLite has a single writer anyway.
+One pruner at a time across the fleet: the store's advisory lock, taken without waiting
+(a second pruner skips its pass; SQLite has a single writer anyway).
 
 Runs in ``jobline prune [--dry-run]`` and periodically in every scheduler process
-(``Pruner``, which ``jobline scheduler`` and ``jobline up`` start). The SQL that differs by
-database is in the small ``_pg_*`` / ``_sqlite_*`` functions below.
+(``Pruner``, which ``jobline scheduler`` and ``jobline up`` start). The statements are the
+same on both databases (Django's cursor adapts times and placeholders); the clock and the
+lock come from the store.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from jobline import conf
+from jobline.services import database
 
-log = logging.getLogger("jobline.retention")
+log = logging.getLogger("jobline.services.retention")
 
 FINISHED = ("succeeded", "failed", "cancelled")  #: job and pipeline run statuses that end
 LOCK_KEY = 0x6A6F626C696E65  #: the advisory lock of pruning ("jobline" in ASCII)
@@ -91,42 +93,6 @@ class Pruned:
             f"and their {self.pipeline_jobs} jobs",
             f"jobline_schedulerun: {verb} {self.schedule_runs} history entries",
         ]
-
-
-# -- per database -----------------------------------------------------------------------------
-
-
-def _pg_now(cursor) -> Any:
-    cursor.execute("SELECT now()")  # the database's clock, as the workers use
-    return cursor.fetchone()[0]
-
-
-def _sqlite_now(cursor) -> Any:
-    return datetime.now(UTC)
-
-
-def _pg_lock(cursor) -> bool:
-    cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
-    return cursor.fetchone()[0]
-
-
-def _pg_unlock(cursor) -> None:
-    cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
-
-
-def _sqlite_lock(cursor) -> bool:
-    return True  # one writer at a time already; each DELETE re-checks its rows
-
-
-def _sqlite_unlock(cursor) -> None:
-    pass
-
-
-def _driver(alias: str) -> tuple[Callable, Callable, Callable]:
-    """``(now, lock, unlock)`` for the database behind ``alias``."""
-    if connections[alias].vendor == "postgresql":
-        return _pg_now, _pg_lock, _pg_unlock
-    return _sqlite_now, _sqlite_lock, _sqlite_unlock
 
 
 # -- the same SQL on both (cutoffs are parameters, adapted by Django) ------------------------
@@ -225,15 +191,15 @@ def prune(
     """Remove (or count, ``dry_run``) what is past its retention; see the module's doc."""
     retention = retention or Retention.from_settings()
     batch = batch or int(conf.get("JOBLINE_PRUNE_BATCH"))
-    now_of, lock, unlock = _driver(using)
+    store, raw = database.store(using), database.connection(using)
     conn = connections[using]
     out = Pruned()
     with conn.cursor() as cursor:
-        if not lock(cursor):
+        if not store.try_lock(raw, LOCK_KEY):
             out.skipped = True
             return out
         try:
-            now = now_of(cursor)
+            now = store.now(raw)
             for_db = conn.ops.adapt_datetimefield_value
 
             def cutoff(days: float) -> Any:
@@ -262,7 +228,7 @@ def prune(
                     history = partial(_delete_history, cursor, when, batch)
                     out.schedule_runs = _batches(using, history, batch, pause, stopping)
         finally:
-            unlock(cursor)
+            store.unlock(raw, LOCK_KEY)
     return out
 
 
