@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobline.bench.pipelines import chain
     from jobline.bench.targets import loopback_server
-    from jobline.models import Job, PipelineRun, Schedule
+    from jobline.models import Job, PipelineRun, Schedule, Worker
     from jobline.scheduler.api import schedule
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -243,7 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     with loopback_server() as url:
         pipeline = chain(f"{soak.queue}-chain", 3, soak.queue)
         timer = schedule(soak.queue, "http", {"url": url}, every=2, queue=soak.queue)
+        before = Worker.objects.count()
         soak.start_processes(env)
+        # The clock starts once every worker is up: on a busy host start-up alone can take
+        # longer than a short soak.
+        up_by = time.monotonic() + 180
+        while Worker.objects.count() < before + args.workers and time.monotonic() < up_by:
+            if soak.dead():
+                break
+            time.sleep(0.2)
         started = last = time.monotonic()
         owed = {"plain": 0.0, "timers": 0.0, "pipeline": 0.0}
         try:
