@@ -9,6 +9,8 @@ enqueueing, until ``--duration`` is over:
 * an interval schedule (every 2 s) of ``http`` jobs, fired by the scheduler;
 * runs of a 3-step pipeline of ``noop`` jobs, one every 2 s.
 
+The clock starts once every worker has registered.
+
 Every ``--interval`` seconds it prints one line: jobs finished per second, timer lateness
 (p50 / p99), the queue's backlog, the workers' and scheduler's RSS (sum, MB), their open
 file descriptors, and on PostgreSQL the server's connections to the database. Then a
@@ -96,6 +98,21 @@ class Soak:
             self.procs.append(subprocess.Popen(worker, env=env, cwd=ROOT))
         scheduler = [sys.executable, "-m", "jobline.cli.main", "scheduler"]
         self.procs.append(subprocess.Popen(scheduler, env=env, cwd=ROOT))
+
+    def wait_ready(self, timeout: float = 300) -> str | None:
+        """Wait until every worker has registered (the clock and the warm-up start then);
+        else say why not."""
+        from jobline.models import Worker
+
+        pids = [p.pid for p in self.procs[: self.args.workers]]
+        deadline = time.monotonic() + timeout
+        while Worker.objects.filter(pid__in=pids).count() < len(pids):
+            if dead := self.dead():
+                return f"processes {dead} died while starting"
+            if time.monotonic() > deadline:
+                return f"the workers did not register within {timeout:.0f} s"
+            time.sleep(0.2)
+        return None
 
     def dead(self) -> list[int]:
         return [p.pid for p in self.procs if p.poll() is not None]
@@ -227,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from jobline.bench.pipelines import chain
     from jobline.bench.targets import loopback_server
-    from jobline.models import Job, PipelineRun, Schedule, Worker
+    from jobline.models import Job, PipelineRun, Schedule
     from jobline.scheduler.api import schedule
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -243,19 +260,13 @@ def main(argv: list[str] | None = None) -> int:
     with loopback_server() as url:
         pipeline = chain(f"{soak.queue}-chain", 3, soak.queue)
         timer = schedule(soak.queue, "http", {"url": url}, every=2, queue=soak.queue)
-        before = Worker.objects.count()
         soak.start_processes(env)
-        # The clock starts once every worker is up: on a busy host start-up alone can take
-        # longer than a short soak.
-        up_by = time.monotonic() + 180
-        while Worker.objects.count() < before + args.workers and time.monotonic() < up_by:
-            if soak.dead():
-                break
-            time.sleep(0.2)
-        started = last = time.monotonic()
         owed = {"plain": 0.0, "timers": 0.0, "pipeline": 0.0}
         try:
-            while (now := time.monotonic()) - started < args.duration:
+            if not_ready := soak.wait_ready():
+                failures.append(not_ready)
+            started = last = time.monotonic()
+            while not failures and (now := time.monotonic()) - started < args.duration:
                 if dead := soak.dead():
                     failures.append(f"processes {dead} died")
                     break

@@ -38,7 +38,9 @@ log = logging.getLogger("jobline.services.retention")
 
 FINISHED = ("succeeded", "failed", "cancelled")  #: job and pipeline run statuses that end
 LOCK_KEY = 0x6A6F626C696E65  #: the advisory lock of pruning ("jobline" in ASCII)
-BATCH_PAUSE = 0.05  #: background pruner: seconds between batches, so the hot path goes first
+#: The background pruner rests this many times as long as each batch took before the next:
+#: it keeps a fifth of one connection busy at most, so the hot path keeps its pace.
+PACE = 4.0
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,7 @@ def prune(
     dry_run: bool = False,
     retention: Retention | None = None,
     batch: int | None = None,
-    pause: float = 0.0,
+    pace: float = 0.0,
     stopping: Callable[[], bool] = lambda: False,
 ) -> Pruned:
     """Remove (or count, ``dry_run``) what is past its retention; see the module's doc."""
@@ -216,34 +218,36 @@ def prune(
                     out.pipeline_jobs += _count_run_jobs(cursor, status, when)
                     continue
                 jobs = partial(_delete_jobs, cursor, status, when, batch)
-                out.jobs[status] = _batches(using, jobs, batch, pause, stopping)
+                out.jobs[status] = _batches(using, jobs, batch, pace, stopping)
                 runs_batch = max(1, batch // 20)  # a run may have many step jobs
                 runs = partial(_delete_runs, cursor, status, when, runs_batch, out)
-                out.pipeline_runs += _batches(using, runs, runs_batch, pause, stopping)
+                out.pipeline_runs += _batches(using, runs, runs_batch, pace, stopping)
             if retention.schedule_runs > 0:
                 when = cutoff(retention.schedule_runs)
                 if dry_run:
                     out.schedule_runs = _count(cursor, OLD_HISTORY, [when])
                 else:
                     history = partial(_delete_history, cursor, when, batch)
-                    out.schedule_runs = _batches(using, history, batch, pause, stopping)
+                    out.schedule_runs = _batches(using, history, batch, pace, stopping)
         finally:
             store.unlock(raw, LOCK_KEY)
     return out
 
 
 def _batches(
-    using: str, step: Callable[[], int], batch: int, pause: float, stopping: Callable[[], bool]
+    using: str, step: Callable[[], int], batch: int, pace: float, stopping: Callable[[], bool]
 ) -> int:
-    """Run ``step`` (one batch) in a transaction of its own until it removes less than asked."""
+    """Run ``step`` (one batch) in a transaction of its own until it removes less than asked,
+    resting ``pace`` times as long as each batch took."""
     total = 0
     while not stopping():
+        started = time.monotonic()
         with transaction.atomic(using=using):
             n = step()
         total += n
         if n < batch:
             break
-        time.sleep(pause)
+        time.sleep(pace * (time.monotonic() - started))
     return total
 
 
@@ -257,7 +261,6 @@ class Pruner:
     def __init__(self, using: str = DEFAULT_DB_ALIAS, *, interval: float | None = None):
         self.using = using
         self.interval = float(conf.get("JOBLINE_PRUNE_INTERVAL") if interval is None else interval)
-        self.last: Pruned | None = None  #: what the last pass removed
         self._stopping = threading.Event()  # seen between batches, in the pruner's thread
         self._stopped = asyncio.Event()
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="jobline-pruner")
@@ -282,9 +285,7 @@ class Pruner:
 
     def _pass(self) -> None:
         try:
-            self.last = pruned = prune(
-                self.using, pause=BATCH_PAUSE, stopping=self._stopping.is_set
-            )
+            pruned = prune(self.using, pace=PACE, stopping=self._stopping.is_set)
         except Exception:
             log.exception("pruning failed; next try in %.0f s", self.interval)
             return

@@ -47,13 +47,15 @@ class Fleet:
             out.append(f"--- {name} (last {lines} lines)\n" + "\n".join(text[-lines:]))
         return "\n".join(out)
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 30) -> None:
+        """SIGTERM to all, then SIGKILL to those still running after ``grace`` s in all."""
         for p in self.procs.values():
             if p.poll() is None:
                 p.terminate()
+        deadline = time.monotonic() + grace
         for p in self.procs.values():
             try:
-                p.wait(60)
+                p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()

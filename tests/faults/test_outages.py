@@ -73,29 +73,36 @@ def _check_after(url: str, env: dict[str, str], fleet: Fleet, base: str, runlog)
     wait_until(lambda: _healthy(base), timeout=120, what="health green with 2 workers")
 
 
+def _drain_through(faults, url: str, env: dict[str, str], fleet: Fleet, runlog) -> None:
+    """Drain DRAIN jobs (and fire TIMERS timers) on the whole fleet; ``faults``:
+    ``[(succeeded jobs, fault to cause then), ...]``. Then check what ``_check_after`` does."""
+    base = _start_fleet(fleet, env)
+    wait_until(lambda: _healthy(base), timeout=120, what="the fleet up")
+    add_timers(env, [5, 10, 15, 20, 25])
+    enqueue(env, "stamp", [{"seconds": 0.02}] * DRAIN)
+    for after, fault in faults:
+        wait_progress(
+            f"{after} jobs succeeded",
+            lambda n=after: _succeeded(url) >= n,
+            lambda: _succeeded(url),
+            fleet,
+        )
+        fault()
+    wait_progress(
+        "the drain after the faults",
+        lambda: _succeeded(url) == DRAIN + TIMERS,
+        lambda: _succeeded(url),
+        fleet,
+    )
+    _check_after(url, env, fleet, base, runlog)
+
+
 def test_two_crash_restarts_during_a_drain(pg_cluster, pg_database, service_env, runlog, tmp_path):
     env = env_for(service_env, pg_database)
     fleet = Fleet(env, tmp_path)
+    crash = pg_cluster.restart_immediate  # at a quarter and at half the drain
     try:
-        base = _start_fleet(fleet, env)
-        wait_until(lambda: _healthy(base), timeout=120, what="the fleet up")
-        add_timers(env, [5, 10, 15, 20, 25])
-        enqueue(env, "stamp", [{"seconds": 0.02}] * DRAIN)
-        for after in (DRAIN // 4, DRAIN // 2):  # crash at a quarter and at half the drain
-            wait_progress(
-                f"{after} jobs succeeded",
-                lambda n=after: _succeeded(pg_database) >= n,
-                lambda: _succeeded(pg_database),
-                fleet,
-            )
-            pg_cluster.restart_immediate()
-        wait_progress(
-            "the drain after two crashes",
-            lambda: _succeeded(pg_database) == DRAIN + TIMERS,
-            lambda: _succeeded(pg_database),
-            fleet,
-        )
-        _check_after(pg_database, env, fleet, base, runlog)
+        _drain_through([(DRAIN // 4, crash), (DRAIN // 2, crash)], pg_database, env, fleet, runlog)
     finally:
         fleet.stop()
 
@@ -103,27 +110,14 @@ def test_two_crash_restarts_during_a_drain(pg_cluster, pg_database, service_env,
 def test_a_ten_second_outage_during_a_drain(pg_cluster, pg_database, service_env, runlog, tmp_path):
     env = env_for(service_env, pg_database)
     fleet = Fleet(env, tmp_path)
-    try:
-        base = _start_fleet(fleet, env)
-        wait_until(lambda: _healthy(base), timeout=120, what="the fleet up")
-        add_timers(env, [5, 10, 15, 20, 25])
-        enqueue(env, "stamp", [{"seconds": 0.02}] * DRAIN)
-        wait_progress(
-            "a third of the drain",
-            lambda: _succeeded(pg_database) >= DRAIN // 3,
-            lambda: _succeeded(pg_database),
-            fleet,
-        )
+
+    def outage() -> None:
         pg_cluster.stop()
         time.sleep(10)  # the outage itself: the database is away this long
         pg_cluster.start()
-        wait_progress(
-            "the drain after the outage",
-            lambda: _succeeded(pg_database) == DRAIN + TIMERS,
-            lambda: _succeeded(pg_database),
-            fleet,
-        )
-        _check_after(pg_database, env, fleet, base, runlog)
+
+    try:
+        _drain_through([(DRAIN // 3, outage)], pg_database, env, fleet, runlog)
     finally:
         fleet.stop()
 
