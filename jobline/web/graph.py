@@ -15,7 +15,7 @@ from typing import Any
 NODE_W, NODE_H = 176, 72
 GAP_X, GAP_Y, PAD = 56, 20, 8
 NAME_CHARS = 18  #: of a step's name (13 px monospace) beside its status dot
-TYPE_CHARS = 26  #: of a job type (11 px): its end, which tells types apart, is kept
+TYPE_CHARS = 21  #: of a job type (11 px; up to 7 px a letter): its end tells types apart
 
 
 @dataclass
