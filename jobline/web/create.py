@@ -38,7 +38,7 @@ def type_info(jt: JobType | None) -> dict[str, Any] | None:
         return None
     return {
         "name": jt.name,
-        "description": jt.description.split("\n\n")[0].replace("``", ""),  # its first paragraph
+        "description": jt.description.split("\n\n")[0],  # its first paragraph (|markup)
         "queue": jt.queue,
         "priority": jt.priority,
     }

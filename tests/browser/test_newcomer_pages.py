@@ -8,9 +8,10 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+import jobline
 from jobline.api.models import Template
 from jobline.models import Job, PipelineDefinition, PipelineRun
-from tests.browser.conftest import shot
+from tests.browser.conftest import PASSWORD, shot
 from tests.conftest import ALL_DATABASES
 
 pytestmark = ALL_DATABASES
@@ -78,6 +79,26 @@ def test_start_a_pipeline_from_its_form_and_its_graph_draws_long_names_cleanly(p
     for step in ("normalize_customer_addresses", "count_them"):
         _assert_drawn_apart(page, step)
     shot(page, site, "pipeline-long-names")
+
+
+@SQLITE
+def test_on_a_phone_every_section_and_the_queue_actions_are_in_view(browser, site, admin):
+    jobline.enqueue("add", {"a": 1}, queue="a-longer-queue-name", delay=3600, using=site.alias)
+    context = browser.new_context(base_url=site.url, viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto("/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", PASSWORD)
+    page.click("form.login button[type=submit]")
+    page.wait_for_url("**/")
+    for link in page.locator("nav.nav a").all():
+        box = link.bounding_box()
+        assert box and 0 <= box["x"] and box["x"] + box["width"] <= 390, link.inner_text()
+    pause = page.locator('tr[data-queue="a-longer-queue-name"] button:has-text("Pause")')
+    box = pause.bounding_box()
+    assert box and box["x"] + box["width"] <= 390
+    shot(page, site, "dashboard-phone-nav")
+    context.close()
 
 
 def _assert_drawn_apart(page, step: str) -> None:
