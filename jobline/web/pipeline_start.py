@@ -98,10 +98,10 @@ def start_run(request: HttpRequest, name: str) -> HttpResponse:
 @page
 def pipeline_define(request: HttpRequest) -> HttpResponse:
     """Store a pipeline from its JSON (as ``POST /api/v1/pipelines`` takes it)."""
-    text, problems = json.dumps(EXAMPLE, indent=2), []
     if request.method == "POST":
         return _define(request)
-    return render(request, "jobline/pipeline_define.html", {"text": text, "problems": problems})
+    context = {"text": json.dumps(EXAMPLE, indent=2), "problems": []}
+    return render(request, "jobline/pipeline_define.html", context)
 
 
 @action
