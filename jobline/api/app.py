@@ -12,6 +12,7 @@ from jobline.api import (
     health,
     job_types,
     jobs,
+    pipelines,
     queues,
     schedules,
     templates,
@@ -25,7 +26,8 @@ api = errors.JoblineAPI(
     title="jobline",
     version="1",
     description=(
-        "Jobs, queues, workers, schedules, templates and timers of a jobline deployment. "
+        "Jobs, queues, workers, schedules, templates, timers and pipelines of a jobline "
+        "deployment. "
         "Authenticate with `Authorization: Bearer <token>` (`jobline token create NAME`) "
         "or a logged-in browser session."
     ),
@@ -37,5 +39,5 @@ api = errors.JoblineAPI(
 )
 api.add_router("", health.router)
 api.add_router("", docs.router)
-for resource in (jobs, job_types, queues, workers, schedules, templates, timer, upkeep):
+for resource in (jobs, job_types, queues, workers, schedules, templates, timer, upkeep, pipelines):
     api.add_router("", resource.router)

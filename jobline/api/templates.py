@@ -15,7 +15,6 @@ from pydantic import Field
 from jobline.api.errors import check_json_size, inputs_errors, model_errors, responses
 from jobline.api.jobs import get_job
 from jobline.api.schemas import MAX_DELAY, MAX_ID, QUEUE_OR_EMPTY, Body, JobOptions, JobOut
-from jobline.core import safe_schema
 from jobline.core.jobtypes import registry
 from jobline.exceptions import InputsError, UnknownJobType
 from jobline.models import Template
@@ -117,13 +116,6 @@ def get_template(template_id: int) -> Template:
 def _check_defaults(template: Template) -> None:
     """422 naming each default input that would fail its jobs (``inputs.seconds``); the
     admin shows the same errors under its one inputs box (``Template.clean``)."""
-    if not isinstance(template.inputs, dict):
-        return  # full_clean: must be an object
-    if template.inputs_schema is not None:
-        try:
-            safe_schema.check(template.inputs_schema)
-        except ValueError:
-            return  # full_clean names inputs_schema
     if errors := template.default_input_errors():
         raise inputs_errors(InputsError(template.job_type, errors))
 

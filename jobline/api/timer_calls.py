@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 from jobline import conf
 from jobline.core.states import JobStatus
-from jobline.dispatch.guard import parse_networks, refusal
 from jobline.models import Job
 
 CallStatus = Literal["pending", "succeeded", "failed"]
@@ -35,6 +34,9 @@ def refused_address(url: str) -> str | None:
         ipaddress.ip_address(host.partition("%")[0])
     except ValueError:
         return None  # a name: resolved, and checked, when the call connects
+    # imported here: the guard imports aiohttp, which the web process need not load at start
+    from jobline.dispatch.guard import parse_networks, refusal
+
     return refusal(host, parse_networks(conf.get("JOBLINE_HTTP_ALLOWED_NETWORKS")))
 
 

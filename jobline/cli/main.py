@@ -7,6 +7,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from jobline.cli import django_commands
+
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in value.split(",") if v.strip())
@@ -42,6 +44,10 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 
 
 DATA_DIR_HELP = "folder for the SQLite database (JOBLINE_DATA_DIR)"
+DESCRIPTION = """\
+jobline: a job queue and scheduler. `up` runs everything in one process (web UI, API,
+admin, scheduler, worker); `web`, `worker` and `scheduler` run one role each. Settings come
+from the environment (or .env) in service mode, from Django's settings in a project."""
 
 
 def _global_options_after(parser: argparse.ArgumentParser) -> None:
@@ -55,8 +61,10 @@ def _global_options_after(parser: argparse.ArgumentParser) -> None:
                 _global_options_after(command)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobline", description=__doc__)
+def build_parser(prog: str = "jobline") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-dir", help=DATA_DIR_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -132,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="jobs enqueued one by one into idle workers to time the start",
     )
     bench.add_argument("--no-progress", action="store_true")
+    django_commands.add_parsers(sub)
     _global_options_after(parser)
     return parser
 
@@ -145,14 +154,20 @@ def setup_django(args: argparse.Namespace) -> None:
     django.setup()
 
 
-def main(argv: Sequence[str] | None = None, *, django_ready: bool = False) -> int:
-    args = build_parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None, *, django_ready: bool = False, prog: str = "jobline"
+) -> int:
+    argv, django_args = django_commands.split(sys.argv[1:] if argv is None else argv)
+    args = build_parser(prog).parse_args(argv)
+    if django_args:
+        args.django_args = django_args
     if not django_ready:
         setup_django(args)
     from jobline.cli import commands
 
     try:
-        return getattr(commands, args.command.replace("-", "_"))(args) or 0
+        run = getattr(args, "run", None) or getattr(commands, args.command.replace("-", "_"))
+        return run(args) or 0
     except commands.CommandError as exc:
         print(f"jobline {args.command}: {exc}", file=sys.stderr)
         return 2

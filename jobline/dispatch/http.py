@@ -21,6 +21,7 @@ import codecs
 import email.utils
 import hashlib
 import hmac
+import importlib
 import json
 import re
 import time
@@ -55,10 +56,11 @@ _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RF
 
 
 async def _open_client() -> aiohttp.ClientSession:
-    from jobline.dispatch.guard import guarded_session, parse_networks
-
-    allowed = parse_networks(conf.get("JOBLINE_HTTP_ALLOWED_NETWORKS"))
-    return guarded_session(allowed, headers={"User-Agent": "jobline"})
+    # Importing aiohttp takes a moment (seconds on a loaded host): off the event loop, so
+    # the worker's heartbeat and running jobs go on meanwhile.
+    guard = await asyncio.to_thread(importlib.import_module, "jobline.dispatch.guard")
+    allowed = guard.parse_networks(conf.get("JOBLINE_HTTP_ALLOWED_NETWORKS"))
+    return guard.guarded_session(allowed, headers={"User-Agent": "jobline"})
 
 
 async def _close_client(client: aiohttp.ClientSession) -> None:

@@ -139,7 +139,15 @@ class Template(models.Model):
         """How the default inputs would fail every job started from the template, as
         ``{"field", "message", "type"}`` with fields inside the inputs. Defaults may leave out
         what each run gives, so a missing input is no error; an unknown key or a value of the
-        wrong type is. Assumes ``inputs`` is an object and ``inputs_schema`` a valid schema."""
+        wrong type is. Defaults that are no object, or an invalid ``inputs_schema``, are
+        ``clean``'s to report."""
+        if not isinstance(self.inputs, dict):
+            return []
+        if self.inputs_schema is not None:
+            try:
+                safe_schema.check(self.inputs_schema)
+            except ValueError:
+                return []
         errors: list[dict[str, Any]] = []
         if self.job_type in registry:
             try:

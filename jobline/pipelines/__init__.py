@@ -124,7 +124,7 @@ class Pipeline:
         validator = safe_schema.validator(self._inputs_schema)
         errors = [
             {
-                "field": ".".join(map(str, e.absolute_path)),
+                "field": _path(e),
                 "message": e.message,
                 "type": e.validator,
             }
@@ -144,7 +144,11 @@ class Pipeline:
 
 
 def _path(error: jsonschema.ValidationError) -> str:
-    return ".".join(map(str, error.absolute_path))
+    path = [str(p) for p in error.absolute_path]
+    if error.validator == "required":  # name the missing input, so a form shows it by its field
+        missing = [n for n in error.validator_value if error.message.startswith(f"{n!r} is")]
+        path += missing[:1]
+    return ".".join(path)
 
 
 def _root_errors(

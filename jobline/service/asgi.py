@@ -4,5 +4,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from jobline.service.static import with_static_files
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobline.service.settings")
-application = get_asgi_application()
+application = with_static_files(get_asgi_application())

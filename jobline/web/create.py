@@ -39,7 +39,7 @@ def type_info(jt: JobType | None) -> dict[str, Any] | None:
         return None
     return {
         "name": jt.name,
-        "description": jt.description.split("\n\n")[0].replace("``", ""),  # its first paragraph
+        "description": jt.description.split("\n\n")[0],  # its first paragraph (|markup)
         "queue": jt.queue,
         "priority": jt.priority,
     }
@@ -196,10 +196,17 @@ def create_job(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"id": job.id, "url": url}, status=201)
 
 
+def _default_problems(template: Template) -> str:
+    errors = template.default_input_errors()
+    return "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+
+
 @page
 def templates_list(request: HttpRequest) -> HttpResponse:
     templates = list(Template.objects.all())
     for t in templates:
         t.defined = t.job_type in registry
         t.shown_inputs = masked_inputs(t.job_type, t.inputs, t.inputs_schema)
+        # saved before defaults were checked, or its job type changed since: not "ready"
+        t.problems = _default_problems(t)
     return render(request, "jobline/templates.html", {"templates": templates})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from django import template
 from django.urls import reverse
+from django.utils.html import escape
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -74,3 +77,21 @@ def first_line(value: str, length: int = 160) -> str:
 @register.filter
 def get(mapping: dict[str, Any], key: str) -> Any:
     return mapping.get(key, 0) if mapping else 0
+
+
+_INLINE = [  # docstring markup (reST and Markdown alike) shown as HTML; longest marks first
+    (re.compile(r"``(.+?)``"), r"<code>\1</code>"),
+    (re.compile(r"`([^`]+?)`"), r"<code>\1</code>"),
+    (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
+    (re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])"), r"<em>\1</em>"),
+]
+
+
+@register.filter
+def markup(value: Any) -> str:
+    """A job type's description (a docstring) with its inline code and emphasis rendered;
+    everything else is escaped first, so a description cannot inject HTML."""
+    text = str(escape(value or ""))
+    for pattern, replacement in _INLINE:
+        text = pattern.sub(replacement, text)
+    return mark_safe(text)  # safe: built from escaped text

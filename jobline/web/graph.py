@@ -10,14 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-NODE_W, NODE_H = 176, 56
+# Three lines in a node (name, job type, state), so a long job type (``app.jobs.Something``)
+# never runs into the state text; names are cut to what the width holds.
+NODE_W, NODE_H = 176, 72
 GAP_X, GAP_Y, PAD = 56, 20, 8
+NAME_CHARS = 18  #: of a step's name (13 px monospace) beside its status dot
+TYPE_CHARS = 21  #: of a job type (11 px; up to 7 px a letter): its end tells types apart
 
 
 @dataclass
 class Graph:
     width: int
     height: int
+    node_w: int = NODE_W
+    node_h: int = NODE_H
     nodes: list[dict[str, Any]] = field(default_factory=list)
     edges: list[dict[str, Any]] = field(default_factory=list)
 
@@ -49,7 +55,10 @@ def layout(
     graph = Graph(width=width, height=height)
     for name in order:
         x, y = pos[name]
-        graph.nodes.append({"name": name, "x": _n(x), "y": _n(y), **info.get(name, {})})
+        node = {"name": name, "x": _n(x), "y": _n(y), **info.get(name, {})}
+        node["name_label"] = _head(name, NAME_CHARS)
+        node["type_label"] = _tail(str(node.get("job_type", "")), TYPE_CHARS)
+        graph.nodes.append(node)
         for parent in parents.get(name, ()):
             px, py = pos[parent]
             x1, y1, x2, y2 = px + NODE_W, py + NODE_H / 2, x, y + NODE_H / 2
@@ -58,6 +67,15 @@ def layout(
             done = info.get(parent, {}).get("status") == "succeeded"
             graph.edges.append({"d": d, "from": parent, "to": name, "done": done})
     return graph
+
+
+def _head(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _tail(text: str, limit: int) -> str:
+    """``…jobs.Something``: the end of a dotted name says more than its start."""
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
 def _mean(values: list[float], default: float) -> float:

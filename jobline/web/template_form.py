@@ -17,7 +17,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 
-from jobline.core import safe_schema
 from jobline.core.jobtypes import registry
 from jobline.models import Template
 from jobline.redact import masked_inputs, unmasked
@@ -90,15 +89,6 @@ def _apply(template: Template, values: dict[str, Any]) -> None:
         setattr(template, name, bool(values.get(name)))
 
 
-def _default_errors(template: Template) -> list[dict[str, Any]]:
-    if template.inputs_schema is not None:
-        try:
-            safe_schema.check(template.inputs_schema)
-        except ValueError:
-            return []  # an imported template's schema: full_clean names it
-    return template.default_input_errors()
-
-
 @action
 def save_template(request: HttpRequest, template: Template | None) -> HttpResponse:
     try:
@@ -120,7 +110,7 @@ def save_template(request: HttpRequest, template: Template | None) -> HttpRespon
     template = template or Template()
     template.job_type, template.inputs = job_type, inputs
     _apply(template, values)
-    if errors := _default_errors(template):
+    if errors := template.default_input_errors():
         return _errors(errors)
     try:
         template.full_clean(exclude=["schedule"])

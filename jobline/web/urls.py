@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from jobline.web import base, create, jobs, pipelines, schedules, template_form, views
+from jobline.web import (
+    base,
+    create,
+    jobs,
+    pipeline_start,
+    pipelines,
+    schedules,
+    template_form,
+    views,
+)
 
 app_name = "jobline"
 
@@ -34,6 +43,8 @@ urlpatterns = [
     path("templates/new/", template_form.template_new, name="template-new"),
     path("templates/<int:pk>/edit/", template_form.template_edit, name="template-edit"),
     path("pipelines/", pipelines.runs_list, name="pipelines"),
+    path("pipelines/new/", pipeline_start.pipeline_define, name="pipeline-define"),
+    path("pipelines/start/<str:name>/", pipeline_start.pipeline_start, name="pipeline-start"),
     path("pipelines/<int:pk>/", pipelines.run_detail, name="pipeline-run"),
     path("pipelines/<int:pk>/cancel/", pipelines.run_cancel, name="pipeline-cancel"),
     path("pipelines/<int:pk>/resume/", pipelines.run_resume, name="pipeline-resume"),

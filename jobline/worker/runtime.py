@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +13,8 @@ from django.db import DEFAULT_DB_ALIAS, close_old_connections
 from jobline import conf
 from jobline.services import database
 from jobline.worker.worker import Worker, WorkerOptions
+
+log = logging.getLogger("jobline.worker")
 
 
 def django_sync_call(fn: Callable[..., Any], arg: Any) -> Any:
@@ -46,10 +49,14 @@ def install_signal_handlers(worker: Worker) -> None:
     """SIGTERM / SIGINT stop claiming; a second signal stops at once."""
     loop = asyncio.get_running_loop()
 
-    def on_signal() -> None:
+    def on_signal(sig: signal.Signals) -> None:
         if worker.stopping:
+            log.warning("%s again: stopping at once", sig.name)
             raise SystemExit(1)
+        log.info(
+            "%s: taking no new jobs; running ones may finish (send it again to stop now)", sig.name
+        )
         worker.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+        loop.add_signal_handler(sig, on_signal, sig)

@@ -143,13 +143,13 @@ class Worker:
             self.options.concurrency,
         )
         shared = resources.current.set(self.resources)  # seen by every job task made below
-        await self.resources.make_ahead(where.types)  # so the first http job is on time too
         flusher = asyncio.create_task(self._flush_loop(), name="jobline-flush")
         heart = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         fence = asyncio.create_task(self._fence_loop(), name="jobline-fence")
         if self.options.run_for is not None:
             asyncio.get_running_loop().call_later(self.options.run_for, self.stop)
         try:
+            await self.resources.make_ahead(where.types)  # so the first http job is on time too
             await self.store.rescue_lost()
             await self._claim_loop(where)
             await self._drain()

@@ -50,7 +50,7 @@ def test_get__the_call_succeeded_with_its_http_status(api, receiver):
         timer = api.post("/timer", {"seconds": 0, "url": receiver.url()}).json()
         assert _state(api, timer["id"])["status"] == "pending"
         with running_worker():
-            wait_until(lambda: _state(api, timer["id"])["status"] != "pending")
+            wait_until(lambda: _state(api, timer["id"])["status"] != "pending", timeout=90)
     assert _state(api, timer["id"]) == {"status": "succeeded", "error": None, "http_status": 200}
 
 
@@ -59,7 +59,7 @@ def test_get__a_call_the_guard_refused_says_failed_with_the_reason(api, receiver
     with override_settings(JOBLINE_HTTP_ALLOWED_NETWORKS="127.0.0.0/8"):
         timer = api.post("/timer", {"seconds": 0, "url": receiver.url()}).json()
     with running_worker():  # this worker may not call loopback
-        wait_until(lambda: _state(api, timer["id"])["status"] != "pending")
+        wait_until(lambda: _state(api, timer["id"])["status"] != "pending", timeout=90)
     state = _state(api, timer["id"])
     assert (state["status"], state["http_status"]) == ("failed", None)
     assert "refused to connect: 127.0.0.1 is a loopback address" in state["error"]
@@ -77,9 +77,9 @@ def test_call_state__an_unexpected_answer_gives_its_status():
 @pytest.mark.django_db(transaction=True)
 def test_worker__makes_the_http_client_at_start_not_at_the_first_timer():
     with running_worker() as worker:
-        wait_until(lambda: worker.resources.ready(CLIENT_KEY), what="the HTTP client")
+        wait_until(lambda: worker.resources.ready(CLIENT_KEY), timeout=90, what="the HTTP client")
     noop = jobline.enqueue("noop")
     with running_worker(exclude=("http",)) as worker:  # a worker that takes no http jobs
         # its first claim comes after what it makes at start
-        wait_until(lambda: Job.objects.get(pk=noop.id).status == "succeeded")
+        wait_until(lambda: Job.objects.get(pk=noop.id).status == "succeeded", timeout=90)
         assert not worker.resources.ready(CLIENT_KEY)

@@ -86,7 +86,7 @@ def site(
     worker = jobline_process(env, "worker", "--concurrency", "20")
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a busy 2-core machine starts Django slowly
         while True:
             try:
                 httpx.get(f"{url}/api/v1/health", timeout=1)

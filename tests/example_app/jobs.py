@@ -197,3 +197,10 @@ class Report(jobline.Job):
     async def run(self) -> dict[str, object]:
         await asyncio.sleep(self.inputs.seconds)
         return {"pages": self.inputs.pages, "format": self.inputs.format}
+
+
+@jobline.job(name="tests.example_app.jobs.NormalizeCustomerPostalAddresses")
+async def normalize_addresses(seconds: float = 0.0) -> dict[str, float]:
+    """A job type with a long dotted name, as apps name theirs (pipeline graphs draw it)."""
+    await asyncio.sleep(seconds)
+    return {"slept": seconds}

@@ -229,7 +229,12 @@ def test_inputs_schema__derived_from_the_steps_that_read_them():
     p.validate_inputs({"n": 1, "xs": [1], "point": {"x": 1}})
     with pytest.raises(PipelineInputsError) as info:
         p.validate_inputs({"n": "one", "xs": 3, "point": {"y": -1}})
-    assert [e["field"] for e in info.value.errors] == ["n", "point", "point.y", "xs"]
+    assert [e["field"] for e in info.value.errors] == [
+        "n",
+        "point.x",
+        "point.y",
+        "xs",
+    ]  # the missing field named
     assert str(info.value).startswith("invalid inputs for pipeline 'p': n: 'one' is not of type")
 
 

@@ -90,3 +90,10 @@ def test_template_pages__need_write_permission_to_save(viewer):
     assert viewer.get("/templates/").content.decode().count("/templates/new/") == 0
     refused = post_json(viewer, "/templates/new/", {"type": "report", "settings": SETTINGS})
     assert refused.status_code == 403
+
+
+def test_templates_list__a_template_with_bad_defaults_is_not_ready(ui):
+    Template.objects.create(name="stale", job_type="report", inputs={"pages": "many"})
+    page = ui.get("/templates/").content.decode()
+    assert "bad defaults" in page and "pages: Input should be a valid integer" in page
+    assert "/jobs/new/?template=" not in page  # no start button until it is fixed
