@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from jobline import operations
+from jobline.input_guard import GuardedModelForm
 from jobline.models import ApiToken, Job, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
 from jobline.redact import MaskedInputsForm, masked_inputs
@@ -18,6 +19,7 @@ from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
+    form = GuardedModelForm  # NUL characters, calendar edges and bad queue names: 422-like errors
     list_display = (
         "id",
         "type",
@@ -82,6 +84,7 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
+    form = GuardedModelForm
     list_display = ("name", "paused", "updated_at")
     actions = ("pause", "resume")
 

@@ -9,7 +9,7 @@ No I/O, no Django.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 #: Queue names: letters, digits and ``_ . : -``, up to 100 characters (README: "Queues").
@@ -62,6 +62,14 @@ def datetime_problem(value: datetime) -> str | None:
             f" (got {value.isoformat()})"
         )
     return None
+
+
+def datetime_problem_after(start: datetime, step: timedelta) -> str | None:
+    """Why ``start + step`` cannot be stored and shown, or None."""
+    try:
+        return datetime_problem(start + step)
+    except OverflowError:
+        return f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} in UTC"
 
 
 def queue_problem(name: Any) -> str | None:

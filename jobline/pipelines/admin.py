@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from jobline.input_guard import GuardedModelForm
 from jobline.pipelines import PipelineRunError, runs
 from jobline.pipelines.models import PipelineDefinition, PipelineRun
 
@@ -77,6 +78,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
 class PipelineDefinitionAdmin(admin.ModelAdmin):
     """Pipelines defined as data; the definition is checked against the job types on save."""
 
+    form = GuardedModelForm
     list_display = ("name", "description", "updated_at")
     search_fields = ("name",)
     fields = ("name", "description", "definition")
