@@ -49,7 +49,7 @@ def field_errors(instance: models.Model) -> dict[str, list[str]]:
     for field in instance._meta.concrete_fields:
         value = getattr(instance, field.attname)
         if isinstance(value, datetime):
-            problem = values.datetime_problem(value)
+            problem = values.datetime_problem(value) or values.offset_problem(value)
         elif field.name == "queue" and value:
             problem = values.queue_problem(value)
         elif (where := values.nul_path(value)) is not None:

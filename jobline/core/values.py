@@ -64,6 +64,14 @@ def datetime_problem(value: datetime) -> str | None:
     return None
 
 
+def offset_problem(value: datetime) -> str | None:
+    """Why ``value``'s UTC offset cannot be stored (PostgreSQL takes up to 15:59), or None."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) >= timedelta(hours=16):
+        return f"its UTC offset must be within ±15:59; send it in UTC (got {value.isoformat()})"
+    return None
+
+
 def datetime_problem_after(start: datetime, step: timedelta) -> str | None:
     """Why ``start + step`` cannot be stored and shown, or None."""
     try:

@@ -188,3 +188,14 @@ def test_pages_never_break_on_stored_values(ui, api, surface):
     for path in ("/jobs", f"/jobs/{late.pk}", "/queues", "/queues/a%20b"):
         assert api.get(path).status_code == 200, path
     assert ui.get("/jobs/", {"created_after": "9999-12-31T23:59"}).status_code in (200, 400)
+
+
+def test_offsets_postgresql_cannot_store_are_taken_in_utc(api):
+    """ISO 8601 allows offsets up to 23:59; PostgreSQL stores up to 15:59."""
+    r = api.post("/jobs", {"type": "noop", "run_at": "2030-01-01T00:00:00+17:37"})
+    assert r.status_code == 201, r.content
+    assert r.json()["run_at"].startswith("2029-12-31T06:23:00")
+    assert api.get("/jobs", created_after="2020-01-01T00:00:00-23:30").status_code == 200
+    body = {"name": "s", "job_type": "noop", "kind": "interval", "rule": "60"}
+    r = api.post("/schedules", body | {"start_at": "2030-01-01T00:00:00+23:00"})
+    assert r.status_code == 201, r.content
