@@ -16,6 +16,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import NoReverseMatch, reverse
 
 from jobline.api.models import Template, TemplateDisabled
+from jobline.core import values
 from jobline.definitions import JobType, registry
 from jobline.enqueuing import enqueue
 from jobline.exceptions import InputsError, UnknownJobType
@@ -118,8 +119,8 @@ def _options(raw: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
 
     queue = raw.get("queue")
     if queue not in (None, ""):
-        if not isinstance(queue, str) or len(queue) > 100:
-            bad("queue", "a queue name is at most 100 characters")
+        if problem := values.queue_problem(queue.strip() if isinstance(queue, str) else queue):
+            bad("queue", problem)
         else:
             options["queue"] = queue.strip()
     priority = raw.get("priority")

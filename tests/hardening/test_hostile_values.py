@@ -4,6 +4,7 @@ admin; and pages that keep working whatever is stored."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -121,8 +122,13 @@ def test_urls_with_spaces_or_control_characters_are_refused_at_enqueue(api, url)
 
 
 def test_ui_forms_refuse_nul_and_edges(ui):
-    r = ui.post("/jobs/new/", {"type": "add", "inputs": '{"a": 1, "b": "x\\u0000"}'})
-    assert r.status_code in (400, 422) and not Job.objects.exists()
+    form = {"type": "add", "inputs": {"a": 1, "b": "x\x00"}}
+    r = ui.post("/jobs/new/", json.dumps(form), content_type="application/json")
+    assert r.status_code == 422 and r.json()["detail"][0]["field"] == "inputs.b"
+    form = {"type": "add", "inputs": {"a": 1}, "options": {"queue": "a/b"}}
+    r = ui.post("/jobs/new/", json.dumps(form), content_type="application/json")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "options.queue"
+    assert not Job.objects.exists()
     r = ui.get("/jobs/", {"queue": NUL})
     assert r.status_code == 422
     r = ui.post(
