@@ -7,6 +7,7 @@ import logging
 
 from django.test import override_settings
 
+import jobline
 from jobline.models import Job
 from jobline.testing import drain
 
@@ -107,3 +108,17 @@ def test_kafka_disabled_log_line_is_masked(surface, caplog):
         drain(1, using=surface, timeout=30)
     (line,) = [r.getMessage() for r in caplog.records if "KAFKA_ENABLED is false" in r.getMessage()]
     assert _leaks(line) == [] and '"id":"v1"' in line
+
+
+@jobline.job(name="hardening_fails_with_url", max_attempts=1, user_triggered=False)
+def fails_with_url(url: str) -> None:
+    raise RuntimeError(f"cannot reach {url}")
+
+
+def test_url_password_in_any_jobs_error_is_masked(surface):
+    url = "postgres://app:DB-PASSWORD@db.internal/app"
+    job = jobline.enqueue("hardening_fails_with_url", {"url": url}, using=surface)
+    drain(1, using=surface, timeout=30)
+    row = Job.objects.using(surface).get(pk=job.id)
+    assert row.status == "failed" and "app:****@db.internal" in row.error
+    assert "DB-PASSWORD" not in row.error + row.traceback
