@@ -15,7 +15,7 @@ from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.utils import timezone
 
-from jobline.core import input_rules
+from jobline.core import values
 from jobline.definitions import JobType, registry
 from jobline.exceptions import InputsError
 from jobline.store import driver_for
@@ -46,13 +46,13 @@ def _delay_seconds(delay: float | timedelta | None, run_at: datetime | None) -> 
     if run_at is not None:
         if timezone.is_naive(run_at):
             raise ValueError("run_at must be timezone-aware (e.g. datetime.now(UTC))")
-        if problem := input_rules.datetime_problem(run_at):
+        if problem := values.datetime_problem(run_at):
             raise ValueError(f"run_at {problem}")
         return max(0.0, (run_at - timezone.now()).total_seconds())
     if isinstance(delay, timedelta):
         delay = delay.total_seconds()
-    if delay is not None and not 0 <= delay <= input_rules.MAX_DELAY:
-        raise ValueError(f"delay must be between 0 and {input_rules.MAX_DELAY} seconds")
+    if delay is not None and not 0 <= delay <= values.MAX_DELAY:
+        raise ValueError(f"delay must be between 0 and {values.MAX_DELAY} seconds")
     return float(delay or 0.0)
 
 
@@ -88,14 +88,14 @@ class _Options:
         if timeout is not None and timeout <= 0:
             raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
         queue = queue or job_type.queue
-        if problem := input_rules.queue_problem(queue):
+        if problem := values.queue_problem(queue):
             raise ValueError(problem)
         return cls(queue, priority, max_attempts, timeout, _delay_seconds(delay, run_at))
 
     def row(self, job_type: JobType, inputs: Any, idempotency_key: str | None = None) -> NewJob:
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
             raise ValueError("idempotency_key must be 1 to 200 characters")
-        if errors := input_rules.nul_errors(inputs):  # no database stores them; PostgreSQL errs
+        if errors := values.nul_errors(inputs):  # no database stores them; PostgreSQL errs
             raise InputsError(job_type.name, errors)
         schema = job_type.inputs
         return NewJob(

@@ -3,7 +3,7 @@
 One check for every surface: the API (its own decorator, as it also serves library mode),
 the UI's pages and ``InputGuardMiddleware`` (service mode: the admin and login too) look at
 the request; ``field_errors`` checks a model instance in its ``clean()`` (forms, admin, API).
-The rules themselves are in :mod:`jobline.core.input_rules`.
+The rules themselves are in :mod:`jobline.core.values`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django import forms
 from django.db import models
 from django.http import HttpRequest, JsonResponse
 
-from jobline.core import input_rules
+from jobline.core import values
 
 
 def nul_field(request: HttpRequest) -> str | None:
@@ -36,7 +36,7 @@ def nul_field(request: HttpRequest) -> str | None:
                 return key
     if request.content_type == "application/json" and b"\\u0000" in request.body:
         try:
-            return input_rules.nul_path(json.loads(request.body))
+            return values.nul_path(json.loads(request.body))
         except ValueError:
             return None  # not JSON: the view's own parser says so
     return None
@@ -49,11 +49,11 @@ def field_errors(instance: models.Model) -> dict[str, list[str]]:
     for field in instance._meta.concrete_fields:
         value = getattr(instance, field.attname)
         if isinstance(value, datetime):
-            problem = input_rules.datetime_problem(value) or input_rules.offset_problem(value)
+            problem = values.datetime_problem(value) or values.offset_problem(value)
         elif field.name == "queue" and value:
-            problem = input_rules.queue_problem(value)
-        elif (where := input_rules.nul_path(value)) is not None:
-            problem = input_rules.NUL_MESSAGE + (f" (at {where})" if where else "")
+            problem = values.queue_problem(value)
+        elif (where := values.nul_path(value)) is not None:
+            problem = values.NUL_MESSAGE + (f" (at {where})" if where else "")
         else:
             problem = None
         if problem:
@@ -74,7 +74,7 @@ def nul_refusal(request: HttpRequest) -> JsonResponse | None:
     """422 in the API's error format when the request holds a NUL character, else None."""
     if (where := nul_field(request)) is None:
         return None
-    error = {"field": where, "message": input_rules.NUL_MESSAGE, "type": "nul"}
+    error = {"field": where, "message": values.NUL_MESSAGE, "type": "nul"}
     return JsonResponse({"detail": [error]}, status=422)
 
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from jobline.core import input_rules, safe_schema
+from jobline.core import safe_schema, values
 from jobline.definitions import registry
 from jobline.exceptions import InputsError, JoblineError
 from jobline.input_guard import field_errors
@@ -127,8 +127,8 @@ class Template(models.Model):
                 errors["inputs_schema"] = str(exc)
         if self.priority is not None and not -100 <= self.priority <= 100:
             errors["priority"] = "priority must be between -100 and 100"
-        if self.delay is not None and not 0 <= self.delay <= input_rules.MAX_DELAY:
-            errors["delay"] = f"delay must be between 0 and {input_rules.MAX_DELAY} seconds"
+        if self.delay is not None and not 0 <= self.delay <= values.MAX_DELAY:
+            errors["delay"] = f"delay must be between 0 and {values.MAX_DELAY} seconds"
         for field, problems in field_errors(self).items():
             errors.setdefault(field, problems[0])
         if errors:

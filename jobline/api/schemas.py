@@ -17,13 +17,13 @@ from pydantic import (
     model_validator,
 )
 
-from jobline.core import input_rules
+from jobline.core import values
 from jobline.redact import masked_inputs
 
 if TYPE_CHECKING:
     from jobline.models import Job
 
-MAX_DELAY = input_rules.MAX_DELAY
+MAX_DELAY = values.MAX_DELAY
 MAX_ID = 2**63 - 1  # ids are 64-bit; larger numbers cannot name a row
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
@@ -39,7 +39,7 @@ def _iso_8601(value: Any) -> Any:
 
 
 def _storable(value: datetime) -> datetime:
-    if problem := input_rules.datetime_problem(value):
+    if problem := values.datetime_problem(value):
         raise ValueError(problem)
     return value.astimezone(UTC)  # any offset ISO 8601 allows, stored as PostgreSQL can
 
@@ -49,12 +49,10 @@ IsoDatetime = Annotated[
     AwareDatetime, Strict(False), BeforeValidator(_iso_8601), AfterValidator(_storable)
 ]
 
-#: A queue's name (``jobline.core.input_rules.QUEUE_NAME``).
-QueueName = Annotated[
-    str, Field(min_length=1, max_length=100, pattern=input_rules.QUEUE_NAME.pattern)
-]
+#: A queue's name (``jobline.core.values.QUEUE_NAME``).
+QueueName = Annotated[str, Field(min_length=1, max_length=100, pattern=values.QUEUE_NAME.pattern)]
 #: A queue's name, or "" for the job type's queue.
-QUEUE_OR_EMPTY = f"^(|{input_rules.QUEUE_NAME.pattern[1:-1]})$"
+QUEUE_OR_EMPTY = f"^(|{values.QUEUE_NAME.pattern[1:-1]})$"
 
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 DispatchName = Literal["delivered", "running", "succeeded", "failed"]

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from jobline.core import input_rules
+from jobline.core import values
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -130,7 +130,7 @@ def local_datetime(text: str, tz: ZoneInfo) -> datetime:
                 raise ScheduleError(
                     "rule", f"{text} does not exist in {tz.key}: the clocks skip it"
                 )
-    if problem := input_rules.datetime_problem(value):
+    if problem := values.datetime_problem(value):
         raise ScheduleError("rule", problem)
     return value.astimezone(UTC)
 
@@ -162,7 +162,7 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ScheduleError(name, "must be timezone-aware")
-    if problem := input_rules.datetime_problem(value):
+    if problem := values.datetime_problem(value):
         raise ScheduleError(name, problem)
     return value.astimezone(UTC)
 
@@ -229,7 +229,7 @@ def _or_none(later: Callable[[], datetime]) -> datetime | None:
         found = later()
     except OverflowError:
         return None
-    return None if input_rules.datetime_problem(found) else found
+    return None if values.datetime_problem(found) else found
 
 
 def wall_clock(expr: str) -> str:
@@ -376,7 +376,7 @@ class Timing:
             return Once(local_datetime(self.rule, tz))
         step = parse_duration(self.rule)
         if kind is Kind.IN:
-            if problem := input_rules.datetime_problem_after(start, step):
+            if problem := values.datetime_problem_after(start, step):
                 raise ScheduleError("rule", problem)
             return Once(start + step)
         if step < MIN_INTERVAL:

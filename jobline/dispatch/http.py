@@ -33,7 +33,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from jobline import conf
-from jobline.core import input_rules
+from jobline.core import values
 from jobline.definitions import Job, current_job
 from jobline.exceptions import Fail, Retry
 from jobline.redact import masked_text, redacted
@@ -169,7 +169,7 @@ class HttpRequest:
             _ = parsed.port  # raises on a port that is not a number in range
         except ValueError as exc:
             raise ValueError(f"not a valid URL: {exc}") from None
-        if problem := input_rules.url_problem(url):
+        if problem := values.url_problem(url):
             raise ValueError(problem)
         if parsed.scheme.lower() not in ("http", "https"):
             raise ValueError("only http:// and https:// URLs can be called")

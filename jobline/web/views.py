@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 
 from jobline import operations
-from jobline.core import input_rules
+from jobline.core import values
 from jobline.web import charts, stats
 from jobline.web.base import action, flash, page, render
 from jobline.web.login_throttle import LoginForm
@@ -63,7 +63,7 @@ def _back(request: HttpRequest) -> HttpResponse:
 
 @action
 def queue_pause(request: HttpRequest, name: str) -> HttpResponse:
-    if problem := input_rules.queue_problem(name):
+    if problem := values.queue_problem(name):
         flash(request, problem, "error")
         return _back(request)
     operations.pause_queue(name)

@@ -163,7 +163,7 @@ def test_timer_ids_are_uuids_and_unknown_ids_are_404(api, receiver):
 
 
 def test_timer_time_left_stays_within_the_cap(api, receiver):
-    from jobline.core.input_rules import MAX_DELAY
+    from jobline.core.values import MAX_DELAY
 
     cap = {"hours": MAX_DELAY // 3600, "minutes": 0, "seconds": 0, "url": receiver.url()}
     assert api.post("/timer", cap).status_code == 201

@@ -11,7 +11,7 @@ import pytest
 from referencing.exceptions import Unresolvable
 
 from jobline.core import safe_schema
-from jobline.core.input_rules import datetime_problem, nul_path, queue_problem, url_problem
+from jobline.core.values import datetime_problem, nul_path, queue_problem, url_problem
 
 
 class _Bait(BaseHTTPRequestHandler):
