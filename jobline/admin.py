@@ -11,6 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from jobline.core.jobtypes import registry
+from jobline.input_guard import GuardedModelForm
 from jobline.models import ApiToken, Job, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
 from jobline.redact import MaskedInputsForm, masked_inputs
@@ -20,6 +21,7 @@ from jobline.services import actions
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
+    form = GuardedModelForm  # NUL characters, calendar edges and bad queue names: 422-like errors
     list_display = (
         "id",
         "type",
@@ -84,6 +86,7 @@ class JobAdmin(admin.ModelAdmin):
 
 @admin.register(Queue)
 class QueueAdmin(admin.ModelAdmin):
+    form = GuardedModelForm
     list_display = ("name", "paused", "updated_at")
     actions = ("pause", "resume")
 

@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from django import forms
 from django.db import models
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, JsonResponse
 
 from jobline.core import input_rules
 
@@ -25,10 +26,9 @@ def nul_field(request: HttpRequest) -> str | None:
     if "\x00" in request.path:
         return "path"
     sources = [request.GET]
-    if request.method == "POST" and request.content_type in (
-        "application/x-www-form-urlencoded",
-        "multipart/form-data",
-    ):
+    # Not multipart: reading it here would leave the view no body to read. Its fields meet
+    # Django's form checks (CharField refuses NUL) and the models' (``field_errors``).
+    if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
         sources.append(request.POST)
     for source in sources:
         for key, items in source.lists():
@@ -49,7 +49,7 @@ def field_errors(instance: models.Model) -> dict[str, list[str]]:
     for field in instance._meta.concrete_fields:
         value = getattr(instance, field.attname)
         if isinstance(value, datetime):
-            problem = input_rules.datetime_problem(value)
+            problem = input_rules.datetime_problem(value) or input_rules.offset_problem(value)
         elif field.name == "queue" and value:
             problem = input_rules.queue_problem(value)
         elif (where := input_rules.nul_path(value)) is not None:
@@ -61,6 +61,23 @@ def field_errors(instance: models.Model) -> dict[str, list[str]]:
     return errors
 
 
+class GuardedModelForm(forms.ModelForm):
+    """An admin form for models whose ``clean()`` does not run :func:`field_errors`."""
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        for name, problems in field_errors(self.instance).items():
+            self.add_error(name if name in self.fields else None, problems)
+
+
+def nul_refusal(request: HttpRequest) -> JsonResponse | None:
+    """422 in the API's error format when the request holds a NUL character, else None."""
+    if (where := nul_field(request)) is None:
+        return None
+    error = {"field": where, "message": input_rules.NUL_MESSAGE, "type": "nul"}
+    return JsonResponse({"detail": [error]}, status=422)
+
+
 class InputGuardMiddleware:
     """422 for any request with a NUL character, before a view or a query sees it."""
 
@@ -68,10 +85,4 @@ class InputGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> Any:
-        if (where := nul_field(request)) is not None:
-            return HttpResponse(
-                f"{where}: {input_rules.NUL_MESSAGE}",
-                status=422,
-                content_type="text/plain; charset=utf-8",
-            )
-        return self.get_response(request)
+        return nul_refusal(request) or self.get_response(request)

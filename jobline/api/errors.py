@@ -21,9 +21,8 @@ from ninja.parser import Parser
 
 from jobline.api import conf
 from jobline.api.events_doc import DocumentedEvents
-from jobline.core.input_rules import NUL_MESSAGE
 from jobline.exceptions import InputsError, UnknownJobType
-from jobline.input_guard import nul_field
+from jobline.input_guard import nul_refusal
 
 
 class Error(Schema):
@@ -168,10 +167,7 @@ class JoblineAPI(DocumentedEvents):
                 return self._too_large(request)
         except RequestDataTooBig:  # over Django's own DATA_UPLOAD_MAX_MEMORY_SIZE
             return self._too_large(request)
-        if (where := nul_field(request)) is not None:  # PostgreSQL cannot store or compare it
-            error = {"field": where, "message": NUL_MESSAGE, "type": "nul"}
-            return self._reply(request, [error], 422)
-        return None
+        return nul_refusal(request)  # PostgreSQL can neither store nor compare NUL characters
 
     def _limit_body(self, run: Callable[..., Any]) -> Callable[..., Any]:
         """Wrap a whole operation, so an oversized body or a NUL character is refused before

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 from ninja import Schema
@@ -41,7 +41,7 @@ def _iso_8601(value: Any) -> Any:
 def _storable(value: datetime) -> datetime:
     if problem := input_rules.datetime_problem(value):
         raise ValueError(problem)
-    return value
+    return value.astimezone(UTC)  # any offset ISO 8601 allows, stored as PostgreSQL can
 
 
 #: A timezone-aware datetime, sent as ISO 8601 text (in a query string or a body).

@@ -9,7 +9,7 @@ No I/O, no Django.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 #: Queue names: letters, digits and ``_ . : -``, up to 100 characters (README: "Queues").
@@ -62,6 +62,22 @@ def datetime_problem(value: datetime) -> str | None:
             f" (got {value.isoformat()})"
         )
     return None
+
+
+def offset_problem(value: datetime) -> str | None:
+    """Why ``value``'s UTC offset cannot be stored (PostgreSQL takes up to 15:59), or None."""
+    offset = value.utcoffset()
+    if offset is not None and abs(offset) >= timedelta(hours=16):
+        return f"its UTC offset must be within ±15:59; send it in UTC (got {value.isoformat()})"
+    return None
+
+
+def datetime_problem_after(start: datetime, step: timedelta) -> str | None:
+    """Why ``start + step`` cannot be stored and shown, or None."""
+    try:
+        return datetime_problem(start + step)
+    except OverflowError:
+        return f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} in UTC"
 
 
 def queue_problem(name: Any) -> str | None:

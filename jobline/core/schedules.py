@@ -14,15 +14,19 @@ runs 23 or 25 times on those days.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Protocol, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
+
+from jobline.core import input_rules
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -119,12 +123,16 @@ def local_datetime(text: str, tz: ZoneInfo) -> datetime:
         raise ScheduleError(
             "rule", f"{text!r} is not an ISO 8601 datetime like 2030-01-31T09:00"
         ) from None
-    if value.tzinfo is not None:
-        return value.astimezone(UTC)
-    aware = value.replace(tzinfo=tz)
-    if aware.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != value:
-        raise ScheduleError("rule", f"{text} does not exist in {tz.key}: the clocks skip it")
-    return aware.astimezone(UTC)
+    if value.tzinfo is None:
+        naive, value = value, value.replace(tzinfo=tz)
+        with contextlib.suppress(OverflowError):  # past the calendar's edge: reported below
+            if value.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+                raise ScheduleError(
+                    "rule", f"{text} does not exist in {tz.key}: the clocks skip it"
+                )
+    if problem := input_rules.datetime_problem(value):
+        raise ScheduleError("rule", problem)
+    return value.astimezone(UTC)
 
 
 def cron_expression(text: str) -> str:
@@ -154,6 +162,8 @@ def _aware(name: str, value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ScheduleError(name, "must be timezone-aware")
+    if problem := input_rules.datetime_problem(value):
+        raise ScheduleError(name, problem)
     return value.astimezone(UTC)
 
 
@@ -201,7 +211,7 @@ class Every:
     def next_after(self, t: datetime | None) -> datetime | None:
         if t is None or t < self.start:
             return self.start
-        return self.start + ((t - self.start) // self.step + 1) * self.step
+        return _or_none(lambda: self.start + ((t - self.start) // self.step + 1) * self.step)
 
     def prev_before(self, t: datetime) -> datetime | None:
         if t <= self.start:
@@ -210,7 +220,16 @@ class Every:
         return self.start + (steps if rest else steps - 1) * self.step
 
     def following(self, t: datetime) -> datetime | None:
-        return t + self.step
+        return _or_none(lambda: t + self.step)
+
+
+def _or_none(later: Callable[[], datetime]) -> datetime | None:
+    """An occurrence, or None (no more) when it falls past what the calendar can hold."""
+    try:
+        found = later()
+    except OverflowError:
+        return None
+    return None if input_rules.datetime_problem(found) else found
 
 
 def wall_clock(expr: str) -> str:
@@ -357,6 +376,8 @@ class Timing:
             return Once(local_datetime(self.rule, tz))
         step = parse_duration(self.rule)
         if kind is Kind.IN:
+            if problem := input_rules.datetime_problem_after(start, step):
+                raise ScheduleError("rule", problem)
             return Once(start + step)
         if step < MIN_INTERVAL:
             raise ScheduleError("rule", "an interval is at least one second")

@@ -123,6 +123,9 @@ class Template(models.Model):
                 safe_schema.check(self.inputs_schema)
             except ValueError as exc:
                 errors["inputs_schema"] = str(exc)
+        # Values no database can hold first: a NUL in a default input says so, not "unknown key".
+        for field, problems in field_errors(self).items():
+            errors.setdefault(field, problems[0])
         if "inputs" not in errors and "inputs_schema" not in errors:
             if found := self.default_input_errors():
                 errors["inputs"] = "; ".join(f"{e['field']}: {e['message']}" for e in found)
@@ -130,8 +133,6 @@ class Template(models.Model):
             errors["priority"] = "priority must be between -100 and 100"
         if self.delay is not None and not 0 <= self.delay <= input_rules.MAX_DELAY:
             errors["delay"] = f"delay must be between 0 and {input_rules.MAX_DELAY} seconds"
-        for field, problems in field_errors(self).items():
-            errors.setdefault(field, problems[0])
         if errors:
             raise ValidationError(errors)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -12,6 +11,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from jobline.exceptions import PipelineRunError
+from jobline.input_guard import GuardedModelForm
 from jobline.models import PipelineDefinition, PipelineRun
 from jobline.pipelines import PipelineDefinitionError, pipelines, stored
 from jobline.services import actions
@@ -77,7 +77,7 @@ class PipelineRunAdmin(admin.ModelAdmin):
                 self.message_user(request, f"run {run_id}: {n} jobs queued again.")
 
 
-class PipelineDefinitionForm(forms.ModelForm):
+class PipelineDefinitionForm(GuardedModelForm):
     """Checks the definition against the job types before it is saved."""
 
     class Meta:

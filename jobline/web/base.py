@@ -15,8 +15,7 @@ from django.template.backends.django import DjangoTemplates
 from django.urls import NoReverseMatch, reverse
 
 from jobline.api.auth import user_can_read, user_can_write
-from jobline.core.input_rules import NUL_MESSAGE
-from jobline.input_guard import nul_field
+from jobline.input_guard import nul_refusal
 
 HERE = Path(__file__).resolve().parent
 # The UI loads its own scripts, styles and images only, with no inline code: injected markup
@@ -113,9 +112,7 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
             return redirect_to_login(request.get_full_path(), reverse("jobline:login"))
         if not user_can_read(request.user):
             return render(request, "jobline/denied.html", status=403)
-        if (where := nul_field(request)) is not None:
-            return HttpResponse(f"{where}: {NUL_MESSAGE}", status=422, content_type="text/plain")
-        return view(request, *args, **kwargs)
+        return nul_refusal(request) or view(request, *args, **kwargs)
 
     return wrapper
 

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 
+from jobline.core import input_rules
 from jobline.core.jobtypes import JobType, registry
 from jobline.exceptions import InputsError, UnknownJobType
 from jobline.models import Job, Template
@@ -119,8 +120,8 @@ def _options(raw: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
 
     queue = raw.get("queue")
     if queue not in (None, ""):
-        if not isinstance(queue, str) or len(queue) > 100:
-            bad("queue", "a queue name is at most 100 characters")
+        if problem := input_rules.queue_problem(queue.strip() if isinstance(queue, str) else queue):
+            bad("queue", problem)
         else:
             options["queue"] = queue.strip()
     priority = raw.get("priority")

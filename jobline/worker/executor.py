@@ -16,6 +16,7 @@ from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
 from jobline.core.values import ClaimedJob, Completion
 from jobline.exceptions import Fail, Retry
+from jobline.redact import masked_text
 
 SyncCall = Callable[[Callable[..., Any], Any], Any]
 
@@ -110,8 +111,8 @@ def failed(
     return Completion(
         id=job.id,
         status=transition.status,
-        error=error,
-        traceback=tb,
+        error=masked_text(error),  # errors are shown in the UI and API: no URL passwords
+        traceback=masked_text(tb),
         retry_in=transition.retry_in or 0.0,
         pipeline_run_id=job.pipeline_run_id,
     )

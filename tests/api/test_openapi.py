@@ -16,6 +16,9 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 from jobline.models.api import ApiToken
 
 schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", get_wsgi_application())
+# /api/v1/events is an endless stream (ASGI only; over WSGI it answers 503 by design): a fuzzer
+# that reads whole bodies cannot call it. tests/web/test_events.py and tests/hardening cover it.
+fuzzed = schema.exclude(operation_id="jobline_events")
 
 
 def test_openapi_document(anonymous):
@@ -64,7 +67,7 @@ def bearer(db) -> Iterator[dict[str, str]]:
         signal.connect(close_old_connections)
 
 
-@schema.parametrize()
+@fuzzed.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_fuzz__no_server_errors_and_responses_fit_the_schema(case, bearer):
     """Every default check but positive_data_acceptance: schema-valid bodies may still break
