@@ -46,9 +46,11 @@ def test_get__time_left_counts_down_then_is_0(api, receiver):
     timer = api.post("/timer", {"hours": 0, "minutes": 1, "seconds": 0, "url": receiver.url()})
     r = api.get(f"/timer/{timer.json()['id']}")
     assert r.status_code == 200
+    left = r.json()["time_left"]
+    assert 55 <= left <= 60  # whole seconds left; on a busy host the request itself takes some
     assert r.json() == {
         "id": timer.json()["id"],
-        "time_left": 60,
+        "time_left": left,
         "status": "pending",
         "error": None,
         "http_status": None,
