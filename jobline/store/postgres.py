@@ -31,7 +31,8 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
-from jobline.store.port import CONTROL, JOBS, arun_plan, run_plan
+from jobline.store import postgres_flow as flow
+from jobline.store.port import CONTROL, JOBS, QueueRulesCache, arun_plan, run_plan
 from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.store")
@@ -41,12 +42,15 @@ BATCH_ROWS = 5000  #: rows per INSERT statement
 INSERT_JOBS = """
 INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
     max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested,
-    pipeline_run_id, pipeline_step, pipeline_index)
+    pipeline_run_id, pipeline_step, pipeline_index, flow_key, limit_key, limit_n, rate_key,
+    rate_n, rate_per, unique_key)
 SELECT v.t, v.q, v.p, 'queued', v.i, '', '', 0, v.m, v.o, v.r, v.k,
-    now() + v.d * interval '1 second', now(), false, v.pr, v.ps, v.pi
+    now() + v.d * interval '1 second', now(), false, v.pr, v.ps, v.pi, v.fk, v.lk, v.ln, v.rk,
+    v.rn, v.rp, v.uk
 FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (t text, q text, p int, i jsonb, m int,
-    o float8, r jsonb, k text, d float8, pr bigint, ps text, pi int))
-    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, ord)
+    o float8, r jsonb, k text, d float8, pr bigint, ps text, pi int, fk text, lk text, ln int,
+    rk text, rn int, rp float8, uk text))
+    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, fk, lk, ln, rk, rn, rp, uk, ord)
 ORDER BY v.ord
 {on_conflict}
 RETURNING id, idempotency_key
@@ -59,7 +63,9 @@ WITH picked AS (
       AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
       AND type = ANY(%(types)s::text[])
       AND requires <@ %(tags)s::jsonb
-      AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = queue AND q.paused)
+      AND flow_key IS NULL  -- limited and rate-limited jobs: FLOW_CLAIM
+      AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = queue
+          AND (q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_limit IS NOT NULL))
     ORDER BY priority DESC, run_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -99,6 +105,8 @@ WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
 """
 # For a batch with pipeline steps: which completions applied, to advance their runs.
 COMPLETE_RETURNING = COMPLETE + "RETURNING j.status, j.pipeline_run_id"
+# For a batch that frees limits' slots: the workers waiting for them look again at commit.
+COMPLETE_NOTIFY = f"WITH done AS ({COMPLETE} RETURNING 1) SELECT pg_notify('{JOBS}', '')"
 
 PUT_BACK = """
 UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
@@ -195,6 +203,8 @@ def _batch_json(chunk: list[NewJob]) -> str:
         }
         if r.pipeline_run_id is not None:  # absent keys read as NULL: plain jobs pay nothing
             row.update(pr=r.pipeline_run_id, ps=r.pipeline_step, pi=r.pipeline_index)
+        if r.flow is not None:
+            row.update(flow.flow_columns(r))
         batch.append(row)
     return json.dumps(batch)
 
@@ -269,6 +279,7 @@ class PostgresSession:
         self._write_conn: psycopg.AsyncConnection[Any] | None = None
         self._write_lock = asyncio.Lock()
         self._listener = PostgresListener(dsn, (JOBS, CONTROL))
+        self._queue_rules = QueueRulesCache()
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
@@ -325,22 +336,24 @@ class PostgresSession:
             "limit": limit,
             "worker": worker_id,
         }
+        claimed = []
+        if where.flow or await self._queue_rules.any(self._queues_limited):
+            # Flow-controlled jobs first: their limits bound them, so they never starve the
+            # rest, while a backlog of other jobs would starve them if they came second.
+            async with self._claim_conn.transaction():
+                await self._claim_conn.execute(flow.FLOW_LOCK)
+                cur = await self._claim_conn.execute(flow.FLOW_CLAIM, params, prepare=True)
+                claimed = [_claimed(r, flow=True) for r in await cur.fetchall()]
+            params["limit"] = limit - len(claimed)
+            if params["limit"] <= 0:
+                return claimed
         cur = await self._claim_conn.execute(CLAIM, params, prepare=True)
-        return [
-            ClaimedJob(
-                id=r[0],
-                type=r[1],
-                queue=r[2],
-                inputs=r[3],
-                attempt=r[4],
-                max_attempts=r[5],
-                timeout=r[6],
-                pipeline_run_id=r[7],
-                created_at=r[8],
-                schedule=r[9],
-            )
-            for r in await cur.fetchall()
-        ]
+        return claimed + [_claimed(r) for r in await cur.fetchall()]
+
+    async def _queues_limited(self) -> bool:
+        assert self._claim_conn is not None
+        cur = await self._claim_conn.execute(flow.QUEUE_RULES, prepare=True)
+        return (await cur.fetchone())[0]  # type: ignore[index]
 
     async def complete(self, worker_id: str, done: list[Completion]) -> None:
         params = (
@@ -354,14 +367,17 @@ class PostgresSession:
             worker_id,
         )
         runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
+        frees = any(c.flow for c in done)  # limits' slots: workers waiting for them look again
         if not runs:
-            await self._write(COMPLETE, params)
+            await self._write(COMPLETE_NOTIFY if frees else COMPLETE, params)
             return
         # Pipeline steps: their runs advance (children enqueued) in the same transaction.
         assert self._write_conn is not None
         async with self._write_lock, self._write_conn.transaction():
             steps = plan.after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
             await arun_plan(self._write_conn, steps)
+            if frees:
+                await self._write_conn.execute(f"SELECT pg_notify('{JOBS}', '')")
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         await self._write(PUT_BACK, (ids, worker_id))
@@ -386,7 +402,13 @@ class PostgresSession:
     async def next_due_in(self, where: ClaimFilter) -> float | None:
         assert self._claim_conn is not None
         cur = await self._claim_conn.execute(NEXT_DUE, _filter_params(where), prepare=True)
-        return (await cur.fetchone())[0]  # type: ignore[index]
+        due = (await cur.fetchone())[0]  # type: ignore[index]
+        if where.rate_window > 0:  # a rate's window opens: jobs held by it may start
+            params = {"window": where.rate_window, "types": list(where.types)}
+            cur = await self._claim_conn.execute(flow.RATE_DUE, params, prepare=True)
+            opens = (await cur.fetchone())[0]  # type: ignore[index]
+            due = opens if due is None else due if opens is None else min(due, opens)
+        return due
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -465,6 +487,9 @@ class PostgresStore:
     def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
         return insert_jobs(connection, rows)
 
+    def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
+        return flow.insert_unique(connection, rows, insert_jobs)
+
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
         rows = connection.execute(
             "SELECT idempotency_key, id FROM jobline_job WHERE idempotency_key = ANY(%s)",
@@ -518,6 +543,22 @@ class PostgresStore:
     def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None:
         with connection.cursor() as cursor:
             cursor.executemany("UPDATE jobline_job SET schedule_id = %s WHERE id = %s", links)
+
+
+def _claimed(r: Sequence[Any], *, flow: bool = False) -> ClaimedJob:
+    return ClaimedJob(
+        id=r[0],
+        type=r[1],
+        queue=r[2],
+        inputs=r[3],
+        attempt=r[4],
+        max_attempts=r[5],
+        timeout=r[6],
+        pipeline_run_id=r[7],
+        created_at=r[8],
+        schedule=r[9],
+        flow=flow,
+    )
 
 
 def _filter_params(where: ClaimFilter) -> dict[str, Any]:
