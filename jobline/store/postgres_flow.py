@@ -31,6 +31,7 @@ _FILTERS = """
       AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = j.queue AND q.paused)
 """
 _COLUMNS = flow_sql.COLUMNS
+_ORDER = flow_sql.ORDER
 
 # 1. keys: each flow key with queued jobs (a loose scan of the partial index), its rule
 #    from its first job, and how many of its jobs may start now (its budget);
@@ -70,7 +71,7 @@ qrules AS (
     FROM jobline_queue q
     WHERE q.concurrency_limit IS NOT NULL OR q.rate_limit IS NOT NULL
 ),
-cand AS (
+found AS (
     SELECT c.* FROM budget CROSS JOIN LATERAL (
         SELECT {_COLUMNS} FROM jobline_job j
         WHERE j.status = 'queued' AND j.flow_key = budget.k AND j.run_at <= now() {_FILTERS}
@@ -82,6 +83,11 @@ cand AS (
        AND j.queue IN (SELECT name FROM qrules) {_FILTERS}
      ORDER BY j.priority DESC, j.run_at, j.id
      LIMIT %(limit)s)
+),
+cand AS (
+    SELECT found.*,
+        row_number() OVER (PARTITION BY flow_key ORDER BY {_ORDER}) AS turn
+    FROM found
 ),
 {flow_sql.RANKED},
 rate_used AS (
