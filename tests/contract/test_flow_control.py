@@ -113,7 +113,7 @@ def test_limit_and_rate_together_each_hold(harness):
 
 def test_keys_take_turns_so_a_big_backlog_does_not_delay_another_key(harness):
     wide = FlowRules(limit=Limit(1000, key="account"))
-    harness.insert(*[flowing(wide, account="big") for _ in range(300)])
+    harness.insert(*[flowing(wide, account="big") for _ in range(5000)])
     [late] = harness.insert(flowing(wide, account="small"))
     assert late in [j.id for j in claim(harness, "w1", limit=5)]
 
