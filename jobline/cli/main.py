@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="jobs enqueued one by one into idle workers to time the start",
     )
+    bench.add_argument(
+        "--limit",
+        type=int,
+        help="noop under jobline.Limit(N, key=...): the cost of the flow claim",
+    )
+    bench.add_argument("--keys", type=int, default=1, help="--limit: distinct key values")
     bench.add_argument("--no-progress", action="store_true")
     _global_options_after(parser)
     return parser

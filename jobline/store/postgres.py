@@ -337,7 +337,8 @@ class PostgresSession:
             "worker": worker_id,
         }
         claimed = []
-        if where.flow or await self._queue_rules.any(self._queues_limited):
+        params["queue_rules"] = await self._queue_rules.any(self._queues_limited)
+        if where.flow or params["queue_rules"]:
             # Flow-controlled jobs first: their limits bound them, so they never starve the
             # rest, while a backlog of other jobs would starve them if they came second.
             async with self._claim_conn.transaction():

@@ -16,7 +16,9 @@ from jobline.core.unique import Match, plan_unique, unique_key
 from jobline.core.values import NewJob
 from jobline.store import flow_sql
 
-FLOW_LOCK = "SELECT pg_advisory_xact_lock(hashtext('jobline.flow'))"
+# The lock; and no JIT: the planner cannot tell the per-queue counts are few, and would
+# spend seconds compiling a statement that runs in a millisecond.
+FLOW_LOCK = "SELECT pg_advisory_xact_lock(hashtext('jobline.flow')), set_config('jit', 'off', true)"
 
 # Whether any queue has a concurrency limit or a rate: then the flow claim runs too.
 QUEUE_RULES = """
@@ -79,7 +81,7 @@ found AS (
         LIMIT GREATEST(budget.free, 0)) c
     UNION ALL
     (SELECT {_COLUMNS} FROM jobline_job j
-     WHERE j.status = 'queued' AND j.flow_key IS NULL AND j.run_at <= now()
+     WHERE %(queue_rules)s AND j.status = 'queued' AND j.flow_key IS NULL AND j.run_at <= now()
        AND j.queue IN (SELECT name FROM qrules) {_FILTERS}
      ORDER BY j.priority DESC, j.run_at, j.id
      LIMIT %(limit)s)

@@ -342,9 +342,10 @@ class SqliteSession:
             "limit": limit,
         }
 
-        flowing = where.flow or await self._queue_rules.any(
+        params["queue_rules"] = await self._queue_rules.any(
             lambda: self._run(lambda db: db.execute(flow.QUEUE_RULES).fetchone()[0])
         )
+        flowing = where.flow or params["queue_rules"]
 
         def claim(db: sqlite3.Connection) -> list[Any]:
             if flowing:

@@ -67,7 +67,7 @@ cand AS (
     SELECT * FROM (
         SELECT {_COLUMNS}, row_number() OVER (ORDER BY {_ORDER}) AS turn
         FROM jobline_job j
-        WHERE j.status = 'queued' AND j.flow_key IS NULL AND j.run_at <= :now
+        WHERE :queue_rules AND j.status = 'queued' AND j.flow_key IS NULL AND j.run_at <= :now
           AND j.queue IN (SELECT name FROM qrules) {_FILTERS}
         ORDER BY {_ORDER} LIMIT :limit)
 ),
