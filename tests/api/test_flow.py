@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from jobline.cli.main import main
 from jobline.models import Job, Queue
 
 
@@ -48,3 +49,15 @@ def test_a_held_job_says_why(api):
     r = api.get(f"/jobs/{ids[2]}")
     assert r.json()["waiting"] == "waiting: 2 of 2 running for account=42"
     assert api.get(f"/jobs/{ids[0]}").json()["waiting"] is None
+
+
+def test_the_queue_command_sets_limit_rate_and_pause_and_prints_the_queue(db, capsys):
+    assert (
+        main(["queue", "mail", "--limit", "3", "--rate", "10", "--per", "2"], django_ready=True)
+        == 0
+    )
+    assert capsys.readouterr().out.strip() == "queue mail: active, limit 3, rate 10 per 2 s"
+    assert main(["queue", "mail", "--no-limit", "--pause"], django_ready=True) == 0
+    assert capsys.readouterr().out.strip() == "queue mail: paused, limit none, rate 10 per 2 s"
+    assert main(["queue", "mail", "--limit", "0"], django_ready=True) == 2
+    assert "queue mail: limit must be an integer >= 1" in capsys.readouterr().err
