@@ -341,9 +341,11 @@ class PostgresSession:
         if where.flow or params["queue_rules"]:
             # Flow-controlled jobs first: their limits bound them, so they never starve the
             # rest, while a backlog of other jobs would starve them if they came second.
-            async with self._claim_conn.transaction():
-                await self._claim_conn.execute(flow.FLOW_LOCK)
-                cur = await self._claim_conn.execute(flow.FLOW_CLAIM, params, prepare=True)
+            # One round trip: BEGIN, the lock, the claim and COMMIT go out together.
+            async with self._claim_conn.pipeline():
+                async with self._claim_conn.transaction():
+                    await self._claim_conn.execute(flow.FLOW_LOCK)
+                    cur = await self._claim_conn.execute(flow.FLOW_CLAIM, params, prepare=True)
                 claimed = [_claimed(r, flow=True) for r in await cur.fetchall()]
             params["limit"] = limit - len(claimed)
             if params["limit"] <= 0:
