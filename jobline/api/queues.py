@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from ninja import Field, Path, Router, Schema
 
 from jobline.api.errors import responses
+from jobline.api.schemas import Body
 from jobline.core.flow import MAX_RATE_PER, QueueRules
 from jobline.models import Job, Queue
 from jobline.services import actions
@@ -33,7 +34,7 @@ class QueueOut(Schema):
     jobs: QueueDepth
 
 
-class QueuePatch(Schema):
+class QueuePatch(Body):
     """Change a queue at run time; workers apply it at their next claims. Fields left out
     stay as they are; null removes a limit or a rate."""
 
@@ -80,7 +81,7 @@ def get_queue(request: HttpRequest, name: str = QueueName):
     return found[0] if found else {"name": name, "paused": False, "jobs": {}}
 
 
-@router.patch("/queues/{name}", response=responses({200: QueueOut}, 422))
+@router.patch("/queues/{name}", response=responses({200: QueueOut}, 400, 413, 422))
 def patch_queue(request: HttpRequest, payload: QueuePatch, name: str = QueueName):
     """Pause or resume a queue, set or remove its fleet-wide concurrency `limit` and its
     `rate` (`rate` starts per `per` seconds), without restarting workers."""
