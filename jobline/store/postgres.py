@@ -345,7 +345,9 @@ class PostgresSession:
             async with self._claim_conn.pipeline():
                 async with self._claim_conn.transaction():
                     await self._claim_conn.execute(flow.FLOW_LOCK)
-                    cur = await self._claim_conn.execute(flow.FLOW_CLAIM, params, prepare=True)
+                    # Not prepared: a generic plan cannot see how few keys and slots there are
+                    # (measured: drains 58 to 84 % of unlimited prepared, 113 to 133 % not).
+                    cur = await self._claim_conn.execute(flow.FLOW_CLAIM, params, prepare=False)
                 claimed = [_claimed(r, flow=True) for r in await cur.fetchall()]
             params["limit"] = limit - len(claimed)
             if params["limit"] <= 0:
