@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobline.core.flow import Limit, Rate, Unique
 from jobline.core.jobtypes import JobContext, JobType, current_job, registry
 from jobline.core.retry import RetryPolicy
 from jobline.core.schedules import ScheduleError
@@ -52,14 +53,17 @@ __all__ = [
     "JobStatus",
     "JobType",
     "JoblineError",
+    "Limit",
     "OnFailure",
     "Pipeline",
     "PipelineDefinitionError",
     "PipelineRun",
+    "Rate",
     "Retry",
     "RetryPolicy",
     "ScheduleError",
     "Step",
+    "Unique",
     "UnknownJobType",
     "aenqueue",
     "aenqueue_many",

@@ -58,7 +58,9 @@ def job(
 
     Options: ``queue``, ``priority``, ``max_attempts``, ``timeout``, ``retry`` (a
     :class:`RetryPolicy`), ``requires`` (capability tags), ``user_triggered``, ``strict``
-    (default true: unknown inputs and values of the wrong type are refused, not coerced).
+    (default true: unknown inputs and values of the wrong type are refused, not coerced),
+    and flow control: ``limit`` (:class:`jobline.Limit`), ``rate`` (:class:`jobline.Rate`),
+    ``unique`` (:class:`jobline.Unique`).
     """
     strict = options.pop("strict", True)
 
@@ -88,7 +90,8 @@ class Job:
 
     ``self.inputs`` holds the validated inputs; ``run`` returns an ``Outputs`` (or data that
     fits it). Class attributes ``name``, ``queue``, ``priority``, ``max_attempts``,
-    ``timeout``, ``retry``, ``requires`` and ``user_triggered`` set the type's options;
+    ``timeout``, ``retry``, ``requires``, ``user_triggered``, ``limit``, ``rate`` and
+    ``unique`` set the type's options;
     ``strict = False`` lets its inputs drop unknown keys and coerce values, as pydantic does.
     """
 
@@ -106,6 +109,9 @@ class Job:
         "requires",
         "user_triggered",
         "delivered",
+        "limit",
+        "rate",
+        "unique",
     )
 
     def __init__(self, inputs: Any):

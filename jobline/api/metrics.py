@@ -1,5 +1,6 @@
 """``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times,
-and what may be stuck (``jobline.services.stuck``; example alert rules in ``docs/actions.md``).
+limits' use and waiting jobs, and what may be stuck (``jobline.services.stuck``; example
+alert rules in ``docs/operations.md``).
 
 Latency histograms come from the live workers' heartbeats, so every process of a
 deployment is covered by scraping any web process.
@@ -17,7 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from jobline.models import Job, Worker
-from jobline.services import stuck
+from jobline.services import flow, stuck
 from jobline.worker.stats import BUCKETS
 
 
@@ -36,6 +37,27 @@ class _Collector:
         yield _histogram("jobline_claim_duration_seconds", "Seconds per claim query", live, "claim")
         yield _histogram("jobline_job_run_duration_seconds", "Seconds per job attempt", live, "run")
         yield from _stuck()
+        yield from _limits()
+
+
+def _limits() -> Iterator[GaugeMetricFamily]:
+    """Each limit key with jobs: running against its limit, and due jobs waiting for it."""
+    labels = ["type", "key"]
+    running = GaugeMetricFamily(
+        "jobline_limit_running", "Running jobs per limit key", labels=labels
+    )
+    cap = GaugeMetricFamily("jobline_limit_max", "A limit key's limit", labels=labels)
+    waiting = GaugeMetricFamily(
+        "jobline_limit_waiting",
+        "Due queued jobs per limit key (held while it is full)",
+        labels=labels,
+    )
+    for row in flow.limits_in_use():
+        key = [row["type"], row["label"]]
+        running.add_metric(key, row["running"])
+        cap.add_metric(key, row["limit"] or 0)
+        waiting.add_metric(key, row["waiting"])
+    yield from (running, cap, waiting)
 
 
 def _stuck() -> Iterator[GaugeMetricFamily]:

@@ -140,6 +140,17 @@ class JobSummary(Schema):
 
 class JobOut(JobSummary):
     traceback: str
+    waiting: str | None = Field(
+        None,
+        description="Why a due queued job has not started: its type's limit or rate, or its "
+        'queue\'s ("waiting: 2 of 2 running for account_id=42"); null when nothing holds it.',
+    )
+
+    @staticmethod
+    def resolve_waiting(job: Job) -> str | None:
+        from jobline.services import flow  # the models load after this module
+
+        return flow.waiting(job)
 
 
 class JobPage(Schema):

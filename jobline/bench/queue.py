@@ -8,6 +8,7 @@ not counted. Every job must end ``succeeded`` after exactly one attempt.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 import uuid
@@ -30,6 +31,12 @@ ENQUEUE_BATCH = 50_000  # rows per enqueue_many call (sent in pipelined statemen
 class Kind:
     type: str
     inputs: dict
+    keys: int = 0  #: inputs k = 0 .. keys - 1 in turn (bench_limited's limit key)
+
+    def inputs_list(self, n: int, start: int) -> list[dict]:
+        if not self.keys:
+            return [self.inputs] * n
+        return [{**self.inputs, "k": (start + i) % self.keys} for i in range(n)]
 
     @classmethod
     def parse(cls, text: str) -> Kind:
@@ -51,7 +58,21 @@ def run_bench(args: argparse.Namespace) -> None:
     if args.kind in ("http", "kafka"):
         with dispatch_target(args.kind) as (job_type, inputs, env):
             return _run(args, Kind(job_type, inputs), env)
+    if args.limit is not None:
+        return _run(args, *_limited(args))
     return _run(args, Kind.parse(args.kind), {})
+
+
+def _limited(args: argparse.Namespace) -> tuple[Kind, dict[str, str]]:
+    """noop jobs under ``Limit(--limit, key="k")`` over ``--keys`` values, in this process
+    and in the workers (``jobline.bench.jobs``)."""
+    if args.kind != "noop" or args.limit < 1 or args.keys < 1:
+        raise ValueError("--limit N (>= 1) and --keys K (>= 1) go with --kind noop")
+    env = {"JOBLINE_BENCH_LIMIT": str(args.limit), "JOBLINE_EXTRA_APPS": "jobline.bench"}
+    os.environ.update(env)
+    from jobline.bench import jobs  # noqa: F401  (registers bench_limited with the limit)
+
+    return Kind("bench_limited", {}, keys=args.keys), env
 
 
 def _run(args: argparse.Namespace, kind: Kind, env: dict[str, str]) -> None:
@@ -60,8 +81,9 @@ def _run(args: argparse.Namespace, kind: Kind, env: dict[str, str]) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     quiet = args.no_progress
+    limit = f"  limit: {args.limit} per key over {args.keys} keys" if args.limit else ""
     print(
-        f"database: {connection.vendor}  kind: {args.kind}  jobs: {args.jobs}  "
+        f"database: {connection.vendor}  kind: {args.kind}{limit}  jobs: {args.jobs}  "
         f"workers: {args.workers} x concurrency {args.concurrency}  queue: {queue}"
     )
     try:
@@ -70,7 +92,7 @@ def _run(args: argparse.Namespace, kind: Kind, env: dict[str, str]) -> None:
         try:
             _wait_finished(queue, args.jobs, quiet, workers)
             drained = _drain_report(queue, args.jobs)
-            latency = _idle_latency(queue, args.latency_samples, quiet)
+            latency = _idle_latency(kind, queue, args.latency_samples, quiet)
             rss = peak_rss_mb(workers)
         finally:
             stop(workers)
@@ -97,7 +119,7 @@ def _enqueue(kind: Kind, n: int, queue: str, quiet: bool) -> float:
     with tqdm(total=n, desc="enqueue", unit="job", disable=quiet) as bar:
         for start in range(0, n, ENQUEUE_BATCH):
             size = min(ENQUEUE_BATCH, n - start)
-            enqueue_many(kind.type, [kind.inputs] * size, queue=queue, max_attempts=1)
+            enqueue_many(kind.type, kind.inputs_list(size, start), queue=queue, max_attempts=1)
             bar.update(size)
     return n / (time.perf_counter() - started)
 
@@ -134,11 +156,12 @@ def _drain_report(queue: str, n: int) -> dict[str, float]:
     }
 
 
-def _idle_latency(queue: str, samples: int, quiet: bool) -> list[float]:
+def _idle_latency(kind: Kind, queue: str, samples: int, quiet: bool) -> list[float]:
     """Enqueue jobs one at a time into idle workers; time from commit to start."""
+    job_type = kind.type if kind.keys else "noop"  # the limited noop: through the flow claim
     ids = []
-    for _ in tqdm(range(samples), desc="idle latency", unit="job", disable=quiet):
-        job = enqueue("noop", queue=queue)
+    for i in tqdm(range(samples), desc="idle latency", unit="job", disable=quiet):
+        job = enqueue(job_type, kind.inputs_list(1, i)[0] if kind.keys else None, queue=queue)
         ids.append(job.id)
         deadline = time.monotonic() + 5
         while not Job.objects.filter(pk=job.id, started_at__isnull=False).exists():

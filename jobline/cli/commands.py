@@ -13,6 +13,7 @@ from itertools import chain
 from django.conf import settings
 from django.core.management import call_command
 
+from jobline.core.flow import QueueRules, rate_text
 from jobline.exceptions import InputsError, UnknownJobType
 
 
@@ -170,6 +171,39 @@ def enqueue(args: argparse.Namespace) -> None:
     except (InputsError, UnknownJobType, ValueError) as exc:
         raise CommandError(str(exc)) from None
     print(job.id)
+
+
+def queue(args: argparse.Namespace) -> None:
+    """Change a queue at run time (workers apply it at their next claims), print it."""
+    from jobline.models import Queue
+    from jobline.services import actions
+
+    row = Queue.objects.filter(name=args.name).first()
+    rules = row.rules if row is not None else QueueRules(name=args.name)
+    if args.limit is not None or args.no_limit or args.rate is not None or args.no_rate or args.per:
+        try:
+            actions.set_queue_rules(
+                args.name,
+                limit=None
+                if args.no_limit
+                else args.limit
+                if args.limit is not None
+                else rules.limit,
+                rate=None if args.no_rate else args.rate if args.rate is not None else rules.rate,
+                per=args.per if args.per is not None else rules.per,
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+    if args.pause:
+        actions.pause_queue(args.name)
+    elif args.resume:
+        actions.resume_queue(args.name)
+    row = Queue.objects.filter(name=args.name).first()
+    rules = row.rules if row is not None else QueueRules(name=args.name)
+    limit = "none" if rules.limit is None else rules.limit
+    rate = "none" if rules.rate is None else rate_text(rules.rate, rules.per)
+    paused = "paused" if row is not None and row.paused else "active"
+    print(f"queue {args.name}: {paused}, limit {limit}, rate {rate}")
 
 
 def bench(args: argparse.Namespace) -> None:

@@ -103,6 +103,21 @@ def build_parser(prog: str = "jobline") -> argparse.ArgumentParser:
     enqueue.add_argument("--delay", type=float, help="seconds to wait before it may run")
     enqueue.add_argument("--idempotency-key")
 
+    queue = sub.add_parser(
+        "queue", help="show a queue; pause or resume it, set its fleet-wide limit and rate"
+    )
+    queue.add_argument("name")
+    state = queue.add_mutually_exclusive_group()
+    state.add_argument("--pause", action="store_true", help="workers take no new jobs from it")
+    state.add_argument("--resume", action="store_true")
+    limit = queue.add_mutually_exclusive_group()
+    limit.add_argument("--limit", type=int, help="at most N of its jobs running at once")
+    limit.add_argument("--no-limit", action="store_true")
+    rate = queue.add_mutually_exclusive_group()
+    rate.add_argument("--rate", type=int, help="at most N starts per --per seconds")
+    rate.add_argument("--no-rate", action="store_true")
+    queue.add_argument("--per", type=float, help="seconds of the rate's window (default 1)")
+
     sub.add_parser(
         "initialsuperuser", help="create the admin from INITIAL_SUPERUSER_NAME / _PASSWORD"
     )
@@ -139,6 +154,12 @@ def build_parser(prog: str = "jobline") -> argparse.ArgumentParser:
         default=200,
         help="jobs enqueued one by one into idle workers to time the start",
     )
+    bench.add_argument(
+        "--limit",
+        type=int,
+        help="noop under jobline.Limit(N, key=...): the cost of the flow claim",
+    )
+    bench.add_argument("--keys", type=int, default=1, help="--limit: distinct key values")
     bench.add_argument("--no-progress", action="store_true")
     django_commands.add_parsers(sub)
     _global_options_after(parser)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from jobline.core.flow import FlowRules, Limit, Rate, Unique
 from jobline.core.retry import DEFAULT_RETRY, RetryPolicy
 from jobline.core.schema import Schema
 from jobline.exceptions import JobDefinitionError, UnknownJobType
@@ -63,6 +64,9 @@ class JobType:
         description: str = "",
         user_triggered: bool = False,
         delivered: Callable[[Any], bool] | None = None,
+        limit: Limit | None = None,
+        rate: Rate | None = None,
+        unique: Unique | None = None,
     ):
         if max_attempts < 1:
             raise JobDefinitionError(f"job {name!r}: max_attempts must be >= 1")
@@ -83,6 +87,11 @@ class JobType:
         self.description = description
         self.user_triggered = user_triggered
         self._delivered = delivered
+        for value, cls in ((limit, Limit), (rate, Rate), (unique, Unique)):
+            if value is not None and not isinstance(value, cls):
+                raise JobDefinitionError(f"job {name!r}: expected jobline.{cls.__name__}(...)")
+        self.flow = FlowRules(limit, rate, unique)  #: enforced where jobs are claimed
+        self.flow.check(name, inputs.json_schema().get("properties"))
 
     def delivered(self, outputs: Any) -> bool:
         """Whether a succeeded job's outputs say its work went to an executor elsewhere

@@ -8,6 +8,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Any, TypeVar
 
+from jobline.core.flow import FlowKeys
 from jobline.core.states import JobStatus
 
 T = TypeVar("T")
@@ -29,6 +30,7 @@ class NewJob:
     pipeline_run_id: int | None = None  #: the pipeline run this job is a step of
     pipeline_step: str | None = None
     pipeline_index: int | None = None  #: the item of a fan-out (0 for a plain step)
+    flow: FlowKeys | None = None  #: limit, rate and unique keys (None: the job has none)
 
 
 @dataclass(slots=True, kw_only=True)
@@ -45,6 +47,7 @@ class ClaimedJob:
     pipeline_run_id: int | None = None  #: set for a pipeline's step: completing it advances the run
     created_at: datetime | None = None
     schedule: str | None = None  #: the name of the schedule that fired it
+    flow: bool = False  #: held a limit's slot: its completion wakes waiting workers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +57,9 @@ class ClaimFilter:
     queues: tuple[str, ...] | None
     types: tuple[str, ...]
     tags: tuple[str, ...] = ()
+    #: some of the types have a limit or a rate: the claim takes their turns too
+    flow: bool = False
+    rate_window: float = 0.0  #: the longest rate window of the types, in seconds
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,6 +74,7 @@ class Completion:
     retry_in: float = 0.0  #: seconds until the next attempt, when requeued
     pipeline_run_id: int | None = None  #: the job's pipeline run, advanced in the same transaction
     dispatch: str | None = None  #: "delivered" when an executor elsewhere has the work now
+    flow: bool = False  #: the job held a limit's slot: others waiting for it may start now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from jobline.core.flow import QueueRules
 from jobline.core.states import JobStatus
 
 
@@ -64,6 +65,15 @@ class Job(models.Model):
     dispatch_outputs = models.JSONField(
         null=True, blank=True, help_text="The outputs its executor reported."
     )
+    # Flow control (jobline.core.flow), computed at enqueue from the type's rules and inputs;
+    # all empty for jobs without any, which the partial indexes below then never hold.
+    flow_key = models.TextField(null=True, blank=True, help_text="Takes turns by this key.")
+    limit_key = models.TextField(null=True, blank=True)
+    limit_n = models.IntegerField(null=True, blank=True, help_text="At most this many running.")
+    rate_key = models.TextField(null=True, blank=True)
+    rate_n = models.IntegerField(null=True, blank=True, help_text="At most this many starts...")
+    rate_per = models.FloatField(null=True, blank=True, help_text="...per this many seconds.")
+    unique_key = models.TextField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -94,6 +104,34 @@ class Job(models.Model):
                 fields=["schedule", "-id"],
                 name="jobline_job_schedule",
                 condition=Q(schedule__isnull=False),
+            ),
+            # The claim of flow-controlled jobs: their keys (a loose scan), then each key's
+            # next jobs in claim order.
+            models.Index(
+                "flow_key",
+                models.F("priority").desc(),
+                "run_at",
+                "id",
+                name="jobline_job_flow",
+                condition=Q(status="queued", flow_key__isnull=False),
+            ),
+            # A limit's slots in use: running jobs by key.
+            models.Index(
+                fields=["limit_key"],
+                name="jobline_job_limit",
+                condition=Q(status="running", limit_key__isnull=False),
+            ),
+            # A rate's starts in its window (whatever the jobs' states now).
+            models.Index(
+                fields=["started_at", "rate_key"],
+                name="jobline_job_rate",
+                condition=Q(rate_key__isnull=False),
+            ),
+            # Unique jobs: the newest job with the key.
+            models.Index(
+                fields=["unique_key", "-created_at"],
+                name="jobline_job_unique",
+                condition=Q(unique_key__isnull=False),
             ),
         ]
         constraints = [
@@ -128,10 +166,24 @@ class Queue(models.Model):
 
     name = models.CharField(max_length=100, primary_key=True)
     paused = models.BooleanField(default=False)
+    # Fleet-wide flow control, read by every claim (jobline.core.flow.QueueRules).
+    concurrency_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many of its jobs running at once."
+    )
+    rate_limit = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many starts per rate_per seconds."
+    )
+    rate_per = models.FloatField(default=1.0, help_text="Seconds of the rate's window.")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({'paused' if self.paused else 'active'})"
+
+    @property
+    def rules(self) -> QueueRules:
+        return QueueRules(
+            name=self.name, limit=self.concurrency_limit, rate=self.rate_limit, per=self.rate_per
+        )
 
 
 class Worker(models.Model):

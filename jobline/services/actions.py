@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from jobline.core import pipelines as core
+from jobline.core.flow import queue_rules_problem
 from jobline.core.pipelines import RunStatus
 from jobline.core.states import FINISHED, JobStatus
 from jobline.exceptions import PipelineRunError
@@ -81,6 +82,28 @@ def resume_queue(name: str, *, using: str = DEFAULT_DB_ALIAS) -> None:
     with transaction.atomic(using=using):
         Queue.objects.using(using).update_or_create(name=name, defaults={"paused": False})
         _notify(using, JOBS)
+
+
+def set_queue_rules(
+    name: str,
+    *,
+    limit: int | None,
+    rate: int | None,
+    per: float = 1.0,
+    using: str = DEFAULT_DB_ALIAS,
+) -> Queue:
+    """A queue's fleet-wide concurrency limit and rate (None: none). Workers apply it at
+    their next claim: the plain claim skips the queue's jobs at once, the flow claim takes
+    them within a second (``jobline.store.port.QueueRulesCache``)."""
+    if problem := queue_rules_problem(limit, rate, per):
+        raise ValueError(f"queue {name}: {problem}")
+    with transaction.atomic(using=using):
+        queue, _ = Queue.objects.using(using).update_or_create(
+            name=name,
+            defaults={"concurrency_limit": limit, "rate_limit": rate, "rate_per": float(per)},
+        )
+        _notify(using, JOBS)
+    return queue
 
 
 def cancel_run(run_id: int, *, using: str | None = None) -> bool:

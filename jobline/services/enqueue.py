@@ -27,7 +27,8 @@ PRIORITY_RANGE = range(-100, 101)  # the range django.tasks uses
 
 @dataclass(frozen=True, slots=True)
 class EnqueuedJob:
-    """What enqueue returns. ``created`` is False when an idempotency key matched a job."""
+    """What enqueue returns. ``created`` is False when an idempotency key or a unique key
+    (``jobline.Unique``) matched an existing job, which is the one returned."""
 
     id: int
     type: str
@@ -102,16 +103,24 @@ class _Options:
         if errors := input_rules.nul_errors(inputs):  # no database stores them; PostgreSQL errs
             raise InputsError(job_type.name, errors)
         schema = job_type.inputs
+        data = schema.to_json(schema.validate(inputs), keep_secrets=True)
+        flow = job_type.flow.keys(job_type.name, data)
+        if idempotency_key is not None and flow is not None and flow.unique_key is not None:
+            raise ValueError(
+                f"{job_type.name} is unique by its inputs (jobline.Unique): it takes no"
+                " idempotency_key"
+            )
         return NewJob(
             type=job_type.name,
             queue=self.queue,
             priority=self.priority,
-            inputs=schema.to_json(schema.validate(inputs), keep_secrets=True),
+            inputs=data,
             max_attempts=self.max_attempts,
             timeout=self.timeout,
             requires=tuple(sorted(job_type.requires)),
             idempotency_key=idempotency_key,
             delay=self.delay,
+            flow=flow,
         )
 
 
@@ -129,9 +138,33 @@ def _insert(rows: Iterable[NewJob], alias: str) -> list[tuple[int, str | None]]:
     return database.store(alias).insert_jobs(database.connection(alias), rows)
 
 
+def _is_unique(row: NewJob) -> bool:
+    return row.flow is not None and row.flow.unique_key is not None
+
+
 def insert(rows: Sequence[NewJob], using: str | None = None) -> list[EnqueuedJob]:
-    """Insert validated rows; jobs whose idempotency key exists resolve to the existing job."""
+    """Insert validated rows; jobs whose idempotency key exists resolve to the existing job,
+    unique jobs (``jobline.Unique``) to the live job with their key."""
     alias = using or DEFAULT_DB_ALIAS
+    if not any(_is_unique(r) for r in rows):
+        return _insert_keyed(rows, alias)
+    # The unique keys stay locked until the transaction ends: a concurrent enqueue of the
+    # same key waits for it, then finds this job.
+    with database.atomic(alias):
+        plain = _insert_keyed([r for r in rows if not _is_unique(r)], alias)
+        unique = [r for r in rows if _is_unique(r)]
+        found = database.store(alias).insert_unique(database.connection(alias), unique)
+    answers = iter(
+        EnqueuedJob(i, r.type, r.queue, created)
+        for r, (i, created) in zip(unique, found, strict=True)
+    )
+    others = iter(plain)
+    return [next(answers) if _is_unique(r) else next(others) for r in rows]
+
+
+def _insert_keyed(rows: Sequence[NewJob], alias: str) -> list[EnqueuedJob]:
+    if not rows:
+        return []
     inserted = _insert(rows, alias)
     fresh = iter([job_id for job_id, key in inserted if key is None])
     by_key = {key: job_id for job_id, key in inserted if key is not None}
@@ -174,6 +207,8 @@ def enqueue_many(
     jt = registry.get(job_type)
     shared = _Options.resolve(jt, **options)
     alias = using or DEFAULT_DB_ALIAS
+    if jt.flow.unique is not None:  # each row may resolve to a job that exists
+        return insert([shared.row(jt, inputs) for inputs in inputs_list], alias)
     # Rows are validated lazily, batch by batch, while the previous batch is inserted;
     # the transaction makes a bad input anywhere leave nothing behind.
     with database.atomic(alias):

@@ -18,12 +18,15 @@ import json
 import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from jobline.core.flow import FlowKeys, QueueRules
 from jobline.core.states import JobStatus, after_lost
+from jobline.core.unique import Match, plan_unique, unique_key
 from jobline.core.values import (
     ClaimedJob,
     ClaimFilter,
@@ -66,6 +69,7 @@ class MemoryJob:
     finished_at: float | None = None
     cancel_requested: bool = False
     dispatch: str = ""
+    flow: FlowKeys | None = None
 
 
 @dataclass(slots=True)
@@ -90,6 +94,7 @@ class MemoryStore:
         self.workers: dict[str, _Worker] = {}
         self.paused: set[str] = set()
         self.locks: set[int] = set()  #: maintenance locks held (``try_lock``)
+        self.queue_rules: dict[str, QueueRules] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: weakref.WeakSet[MemoryListener] = weakref.WeakSet()
@@ -119,33 +124,62 @@ class MemoryStore:
         return found
 
     def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
-        now = self.clock()
-        inserted = []
         with self._lock:
-            keys = {j.idempotency_key for j in self.jobs.values() if j.idempotency_key}
-            for r in rows:
-                if r.idempotency_key is not None and r.idempotency_key in keys:
-                    continue
-                job = MemoryJob(
-                    id=next(self._ids),
-                    type=r.type,
-                    queue=r.queue,
-                    priority=r.priority,
-                    inputs=json.loads(json.dumps(r.inputs)),  # stored as JSON, like a database
-                    max_attempts=r.max_attempts,
-                    timeout=r.timeout,
-                    requires=tuple(r.requires),
-                    idempotency_key=r.idempotency_key,
-                    run_at=now + max(0.0, r.delay),
-                    created_at=now,
-                )
-                self.jobs[job.id] = job
-                if job.idempotency_key is not None:
-                    keys.add(job.idempotency_key)
-                inserted.append((job.id, job.idempotency_key))
+            inserted = self._insert(rows)
         if inserted:
             self.notify(connection, JOBS)
         return inserted
+
+    def _insert(self, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
+        """Insert rows; the caller holds the lock."""
+        now = self.clock()
+        inserted = []
+        keys = {j.idempotency_key for j in self.jobs.values() if j.idempotency_key}
+        for r in rows:
+            if r.idempotency_key is not None and r.idempotency_key in keys:
+                continue
+            job = MemoryJob(
+                id=next(self._ids),
+                type=r.type,
+                queue=r.queue,
+                priority=r.priority,
+                inputs=json.loads(json.dumps(r.inputs)),  # stored as JSON, like a database
+                max_attempts=r.max_attempts,
+                timeout=r.timeout,
+                requires=tuple(r.requires),
+                idempotency_key=r.idempotency_key,
+                run_at=now + max(0.0, r.delay),
+                created_at=now,
+                flow=r.flow,
+            )
+            self.jobs[job.id] = job
+            if job.idempotency_key is not None:
+                keys.add(job.idempotency_key)
+            inserted.append((job.id, job.idempotency_key))
+        return inserted
+
+    def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
+        with self._lock:
+            now = self.clock()
+            rules = {unique_key(r): r.flow for r in rows}
+            matches: dict[str, Match] = {}
+            for job in sorted(self.jobs.values(), key=lambda j: (j.created_at, j.id)):
+                rule = rules.get(job.flow.unique_key) if job.flow else None
+                if (
+                    rule is not None
+                    and job.status.value in rule.unique_states
+                    and job.created_at > now - (rule.unique_seconds or 0.0)
+                ):
+                    matches[job.flow.unique_key] = Match(job.id, job.status.value)  # the newest
+            plan = plan_unique(rows, matches)
+            for job_id, r in plan.replace:
+                job = self.jobs[job_id]
+                job.inputs = json.loads(json.dumps(r.inputs))
+                job.run_at, job.priority, job.flow = now + max(0.0, r.delay), r.priority, r.flow
+            inserted = self._insert(plan.insert)
+        if inserted:
+            self.notify(connection, JOBS)
+        return plan.answers(inserted)
 
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
         wanted = set(keys)
@@ -199,6 +233,12 @@ class MemoryStore:
         self.paused.discard(queue)
         self.notify(None, JOBS)
 
+    def set_queue_rules(self, rules: QueueRules) -> None:
+        """A queue's concurrency limit and rate (None for both: no flow control)."""
+        with self._lock:
+            self.queue_rules[rules.name] = rules
+        self.notify(None, JOBS)
+
     # -- not here --------------------------------------------------------------------------
 
     def _unsupported(self, what: str) -> Unsupported:
@@ -234,6 +274,29 @@ class MemoryStore:
         worker = self.workers.get(worker_id)
         return worker is not None and worker.lease_expires_at > now
 
+    def _flowing(self, job: MemoryJob) -> bool:
+        """Under a limit or a rate: its own, or its queue's."""
+        rules = self.queue_rules.get(job.queue)
+        return (job.flow is not None and job.flow.claim_key is not None) or bool(
+            rules and rules.active
+        )
+
+    def _flow_pick(self, ready: list[MemoryJob], limit: int, now: float) -> list[MemoryJob]:
+        """The flow-controlled jobs that may start now, taking turns by key, each within
+        its limit's, its rate's and its queue's budget."""
+        turns: Counter[str | None] = Counter()
+        order = []
+        for job in ready:
+            key = job.flow.claim_key if job.flow else None
+            turns[key] += 1
+            order.append((-job.priority, turns[key], job.run_at, job.id, job))
+        budget = _Budget(self, now)
+        picked: list[MemoryJob] = []
+        for *_, job in sorted(order, key=lambda o: o[:4]):
+            if len(picked) < limit and budget.take(job):
+                picked.append(job)
+        return picked
+
     def _claimable(self, job: MemoryJob, where: ClaimFilter, now: float) -> bool:
         return (
             job.status is JobStatus.QUEUED
@@ -243,6 +306,55 @@ class MemoryStore:
             and set(job.requires) <= set(where.tags)
             and job.queue not in self.paused
         )
+
+
+class _Budget:
+    """What one claim may still start: running jobs and starts in their rate windows, per
+    limit key, rate key and queue, counted as jobs are taken."""
+
+    def __init__(self, store: MemoryStore, now: float):
+        self.store, self.now = store, now
+        running = [j for j in store.jobs.values() if j.status is JobStatus.RUNNING]
+        self.limits = Counter(j.flow.limit_key for j in running if j.flow and j.flow.limit_key)
+        self.queues = Counter(j.queue for j in running)
+        self.rates: dict[str, int] = {}
+        self.queue_rates: dict[str, int] = {}
+
+    def _starts(self, match: Callable[[MemoryJob], bool], per: float) -> int:
+        since = self.now - per
+        return sum(
+            1
+            for j in self.store.jobs.values()
+            if j.started_at is not None and j.started_at > since and match(j)
+        )
+
+    def take(self, job: MemoryJob) -> bool:
+        """Count the job in if every budget it is under has room; False if one has none."""
+        f, q = job.flow, self.store.queue_rules.get(job.queue)
+        if f and f.limit_key and self.limits[f.limit_key] >= (f.limit_n or 0):
+            return False
+        if f and f.rate_key:
+            key = f.rate_key
+            if key not in self.rates:
+                self.rates[key] = self._starts(
+                    lambda j: j.flow is not None and j.flow.rate_key == key, f.rate_per or 1.0
+                )
+            if self.rates[key] >= (f.rate_n or 0):
+                return False
+        if q and q.limit is not None and self.queues[job.queue] >= q.limit:
+            return False
+        if q and q.rate is not None:
+            if job.queue not in self.queue_rates:
+                self.queue_rates[job.queue] = self._starts(lambda j: j.queue == q.name, q.per)
+            if self.queue_rates[job.queue] >= q.rate:
+                return False
+            self.queue_rates[job.queue] += 1
+        if f and f.limit_key:
+            self.limits[f.limit_key] += 1
+        if f and f.rate_key:
+            self.rates[f.rate_key] += 1
+        self.queues[job.queue] += 1
+        return True
 
 
 class MemoryListener:
@@ -324,8 +436,11 @@ class MemorySession:
                 return []
             ready = [j for j in store.jobs.values() if store._claimable(j, where, now)]
             ready.sort(key=lambda j: (-j.priority, j.run_at, j.id))
+            flowing = [j for j in ready if store._flowing(j)]
+            picked = store._flow_pick(flowing, limit, now)
+            plain = [j for j in ready if not store._flowing(j)]
             claimed = []
-            for job in ready[:limit]:
+            for job in picked + plain[: limit - len(picked)]:
                 job.status, job.worker_id = JobStatus.RUNNING, worker_id
                 job.attempts += 1
                 job.started_at = now
@@ -339,6 +454,7 @@ class MemorySession:
                         max_attempts=job.max_attempts,
                         timeout=job.timeout,
                         created_at=datetime.fromtimestamp(job.created_at, UTC),
+                        flow=store._flowing(job),
                     )
                 )
         return claimed
@@ -360,6 +476,8 @@ class MemorySession:
                     job.run_at, job.finished_at = now + c.retry_in, None
                 else:
                     job.finished_at = now
+        if any(c.flow for c in done):  # limits' slots are free: waiting workers look again
+            store.notify(None, JOBS)
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         store = self.store
@@ -419,6 +537,17 @@ class MemorySession:
                 and (where.queues is None or j.queue in where.queues)
                 and j.type in where.types
             ]
+            if where.rate_window > 0:  # a rate's window opens: jobs held by it may start
+                due += [
+                    j.started_at + j.flow.rate_per
+                    for j in store.jobs.values()
+                    if j.flow is not None
+                    and j.flow.rate_key is not None
+                    and j.flow.rate_per is not None
+                    and j.started_at is not None
+                    and j.type in where.types
+                    and j.started_at + j.flow.rate_per > now
+                ]
         return min(due) - now if due else None
 
     async def wait_for_jobs(self, timeout: float) -> None:

@@ -16,7 +16,8 @@ next) come from there, the drivers only execute them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -97,6 +98,12 @@ class Store(Protocol):
         """The ids of existing jobs with these idempotency keys."""
         ...
 
+    def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
+        """Enqueue rows with unique keys (``jobline.core.unique``): ``(job id, created)`` per
+        row. The keys stay locked until the caller's transaction ends, so a concurrent
+        enqueue of the same key waits and then finds this job."""
+        ...
+
     def notify(self, connection: Any, channel: str) -> None: ...
     def now(self, connection: Any) -> datetime: ...
     def try_lock(self, connection: Any, key: int) -> bool:
@@ -119,6 +126,25 @@ class Store(Protocol):
     def schedule_outlook(self, connection: Any) -> ScheduleOutlook: ...
     def advance_schedules(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> None: ...
     def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None: ...
+
+
+class QueueRulesCache:
+    """Whether any queue has a concurrency limit or a rate, looked up at most once a
+    ``ttl``: a claim without flow control then never takes the flow claim's lock. A rule
+    set meanwhile is safe at once (the plain claim skips those queues' jobs) and served
+    within ``ttl``."""
+
+    def __init__(self, ttl: float = 1.0):
+        self.ttl = ttl
+        self._known = False
+        self._checked = float("-inf")
+
+    async def any(self, lookup: Callable[[], Awaitable[bool]]) -> bool:
+        now = time.monotonic()
+        if now - self._checked >= self.ttl:
+            self._known = bool(await lookup())
+            self._checked = now
+        return self._known
 
 
 def run_plan(connection: Any, plan: Plan[T]) -> T:

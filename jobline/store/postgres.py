@@ -31,8 +31,9 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
+from jobline.store import postgres_flow as flow
 from jobline.store.pg_link import TCP_OPTIONS, Link
-from jobline.store.port import CONTROL, JOBS, arun_plan, run_plan
+from jobline.store.port import CONTROL, JOBS, QueueRulesCache, arun_plan, run_plan
 from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.store")
@@ -42,12 +43,15 @@ BATCH_ROWS = 5000  #: rows per INSERT statement
 INSERT_JOBS = """
 INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
     max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested,
-    pipeline_run_id, pipeline_step, pipeline_index)
+    pipeline_run_id, pipeline_step, pipeline_index, flow_key, limit_key, limit_n, rate_key,
+    rate_n, rate_per, unique_key)
 SELECT v.t, v.q, v.p, 'queued', v.i, '', '', 0, v.m, v.o, v.r, v.k,
-    now() + v.d * interval '1 second', now(), false, v.pr, v.ps, v.pi
+    now() + v.d * interval '1 second', now(), false, v.pr, v.ps, v.pi, v.fk, v.lk, v.ln, v.rk,
+    v.rn, v.rp, v.uk
 FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (t text, q text, p int, i jsonb, m int,
-    o float8, r jsonb, k text, d float8, pr bigint, ps text, pi int))
-    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, ord)
+    o float8, r jsonb, k text, d float8, pr bigint, ps text, pi int, fk text, lk text, ln int,
+    rk text, rn int, rp float8, uk text))
+    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, fk, lk, ln, rk, rn, rp, uk, ord)
 ORDER BY v.ord
 {on_conflict}
 RETURNING id, idempotency_key
@@ -60,7 +64,9 @@ WITH picked AS (
       AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
       AND type = ANY(%(types)s::text[])
       AND requires <@ %(tags)s::jsonb
-      AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = queue AND q.paused)
+      AND flow_key IS NULL  -- limited and rate-limited jobs: FLOW_CLAIM
+      AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = queue
+          AND (q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_limit IS NOT NULL))
     ORDER BY priority DESC, run_at, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
@@ -100,6 +106,8 @@ WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
 """
 # For a batch with pipeline steps: which completions applied, to advance their runs.
 COMPLETE_RETURNING = COMPLETE + "RETURNING j.status, j.pipeline_run_id"
+# For a batch that frees limits' slots: the workers waiting for them look again at commit.
+COMPLETE_NOTIFY = f"WITH done AS ({COMPLETE} RETURNING 1) SELECT pg_notify('{JOBS}', '')"
 
 PUT_BACK = """
 UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
@@ -198,6 +206,8 @@ def _batch_json(chunk: list[NewJob]) -> str:
         }
         if r.pipeline_run_id is not None:  # absent keys read as NULL: plain jobs pay nothing
             row.update(pr=r.pipeline_run_id, ps=r.pipeline_step, pi=r.pipeline_index)
+        if r.flow is not None:
+            row.update(flow.flow_columns(r))
         batch.append(row)
     return json.dumps(batch)
 
@@ -276,6 +286,7 @@ class PostgresSession:
         self._writes = Link(dsn, "write connection", deadline=deadline)
         self._write_lock = asyncio.Lock()
         self._listener = PostgresListener(dsn, (JOBS, CONTROL))
+        self._queue_rules = QueueRulesCache()
 
     async def open(self) -> None:
         await self._claims.connection()
@@ -346,22 +357,30 @@ class PostgresSession:
             "limit": limit,
             "worker": worker_id,
         }
-        rows = await self._read(CLAIM, params)
-        return [
-            ClaimedJob(
-                id=r[0],
-                type=r[1],
-                queue=r[2],
-                inputs=r[3],
-                attempt=r[4],
-                max_attempts=r[5],
-                timeout=r[6],
-                pipeline_run_id=r[7],
-                created_at=r[8],
-                schedule=r[9],
-            )
-            for r in rows
-        ]
+        claimed = []
+        params["queue_rules"] = await self._queue_rules.any(self._queues_limited)
+        if where.flow or params["queue_rules"]:
+            # Flow-controlled jobs first: their limits bound them, so they never starve the
+            # rest, while a backlog of other jobs would starve them if they came second.
+            # One round trip: BEGIN, the lock, the claim and COMMIT go out together.
+            async def flow_claim(conn: psycopg.AsyncConnection[Any]) -> list[Any]:
+                async with conn.pipeline():
+                    async with conn.transaction():
+                        await conn.execute(flow.FLOW_LOCK)
+                        # Not prepared: a generic plan cannot see how few keys and slots there
+                        # are (measured: drains 58 to 84 % of unlimited prepared, 113 to 133 %
+                        # not).
+                        cur = await conn.execute(flow.FLOW_CLAIM, params, prepare=False)
+                return await cur.fetchall()
+
+            claimed = [_claimed(r, flow=True) for r in await self._claims.run(flow_claim)]
+            params["limit"] = limit - len(claimed)
+            if params["limit"] <= 0:
+                return claimed
+        return claimed + [_claimed(r) for r in await self._read(CLAIM, params)]
+
+    async def _queues_limited(self) -> bool:
+        return (await self._read(flow.QUEUE_RULES, None))[0][0]
 
     async def complete(self, worker_id: str, done: list[Completion]) -> None:
         params = (
@@ -375,12 +394,19 @@ class PostgresSession:
             worker_id,
         )
         runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
+        frees = any(c.flow for c in done)  # limits' slots: workers waiting for them look again
         if not runs:
-            await self._write(COMPLETE, params)
+            await self._write(COMPLETE_NOTIFY if frees else COMPLETE, params)
             return
         # Pipeline steps: their runs advance (children enqueued) in the same transaction.
         steps = plan.after_completion(PIPELINE_SQL, runs, [(COMPLETE_RETURNING, params)])
-        await self._transaction(lambda conn: arun_plan(conn, steps))
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> None:
+            await arun_plan(conn, steps)
+            if frees:
+                await conn.execute(f"SELECT pg_notify('{JOBS}', '')")
+
+        await self._transaction(work)
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         await self._write(PUT_BACK, (ids, worker_id))
@@ -406,7 +432,12 @@ class PostgresSession:
         return await self._transaction(rescue)
 
     async def next_due_in(self, where: ClaimFilter) -> float | None:
-        return (await self._read(NEXT_DUE, _filter_params(where)))[0][0]
+        due = (await self._read(NEXT_DUE, _filter_params(where)))[0][0]
+        if where.rate_window > 0:  # a rate's window opens: jobs held by it may start
+            params = {"window": where.rate_window, "types": list(where.types)}
+            opens = (await self._read(flow.RATE_DUE, params))[0][0]
+            due = opens if due is None else due if opens is None else min(due, opens)
+        return due
 
     async def wait_for_jobs(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -485,6 +516,9 @@ class PostgresStore:
     def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
         return insert_jobs(connection, rows)
 
+    def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
+        return flow.insert_unique(connection, rows, insert_jobs)
+
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
         rows = connection.execute(
             "SELECT idempotency_key, id FROM jobline_job WHERE idempotency_key = ANY(%s)",
@@ -544,6 +578,22 @@ class PostgresStore:
     def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None:
         with connection.cursor() as cursor:
             cursor.executemany("UPDATE jobline_job SET schedule_id = %s WHERE id = %s", links)
+
+
+def _claimed(r: Sequence[Any], *, flow: bool = False) -> ClaimedJob:
+    return ClaimedJob(
+        id=r[0],
+        type=r[1],
+        queue=r[2],
+        inputs=r[3],
+        attempt=r[4],
+        max_attempts=r[5],
+        timeout=r[6],
+        pipeline_run_id=r[7],
+        created_at=r[8],
+        schedule=r[9],
+        flow=flow,
+    )
 
 
 def _filter_params(where: ClaimFilter) -> dict[str, Any]:

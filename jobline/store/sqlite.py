@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
 from typing import Any, TypeVar
 
 from jobline.core.pipelines import plan
@@ -30,7 +31,8 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
-from jobline.store.port import run_plan
+from jobline.store import sqlite_flow as flow
+from jobline.store.port import QueueRulesCache, run_plan
 from jobline.store.sqlite_control import watch_terminate_requests
 
 T = TypeVar("T")
@@ -55,7 +57,9 @@ WHERE id IN (
       AND type IN (SELECT value FROM json_each(:types))
       AND NOT EXISTS (SELECT 1 FROM json_each(jobline_job.requires) r
                       WHERE r.value NOT IN (SELECT value FROM json_each(:tags)))
-      AND queue NOT IN (SELECT name FROM jobline_queue WHERE paused)
+      AND flow_key IS NULL  -- limited and rate-limited jobs: sqlite_flow.FLOW_CLAIM
+      AND queue NOT IN (SELECT name FROM jobline_queue WHERE paused
+          OR concurrency_limit IS NOT NULL OR rate_limit IS NOT NULL)
     ORDER BY priority DESC, run_at, id
     LIMIT :limit
 )
@@ -138,7 +142,8 @@ def insert_jobs(db: sqlite3.Connection, rows: Iterable[NewJob]) -> list[tuple[in
     now = _now()
     created = utc_text(now)
     inserted: list[tuple[int, str | None]] = []
-    for chunk in batched(rows, ROWS_PER_STATEMENT):
+    for chunk in _chunks(rows):
+        flowing = chunk[0].flow is not None  # only such chunks carry the flow columns
         params: list[Any] = []
         for r in chunk:
             run_at = created if r.delay <= 0 else utc_text(now + timedelta(seconds=r.delay))
@@ -154,13 +159,26 @@ def insert_jobs(db: sqlite3.Connection, rows: Iterable[NewJob]) -> list[tuple[in
                 run_at,
                 created,
             )
+            if flowing:
+                params += flow.flow_params(r)
+        columns, values = INSERT_COLUMNS, ROW_PLACEHOLDERS
+        if flowing:
+            columns += ", " + flow.FLOW_COLUMNS
+            values = values[:-1] + ", ?" * flow.FLOW_PARAMS + ")"
         inserted += db.execute(
-            f"INSERT INTO jobline_job ({INSERT_COLUMNS}) VALUES "
-            + ", ".join([ROW_PLACEHOLDERS] * len(chunk))
+            f"INSERT INTO jobline_job ({columns}) VALUES "
+            + ", ".join([values] * len(chunk))
             + " ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
             params,
         ).fetchall()
     return inserted
+
+
+def _chunks(rows: Iterable[NewJob]) -> Iterator[list[NewJob]]:
+    """Rows in order, in statements of one shape: with flow keys or without."""
+    for flowing, group in groupby(rows, key=lambda r: r.flow is not None):
+        size = ROWS_PER_STATEMENT // 2 if flowing else ROWS_PER_STATEMENT
+        yield from batched(group, size)
 
 
 def connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -228,6 +246,7 @@ class SqliteSession:
         self._data_version = -1
         self._worker_id: str | None = None  # whose terminate requests the watcher looks for
         self._watcher: asyncio.Task[None] | None = None
+        self._queue_rules = QueueRulesCache()
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
@@ -323,8 +342,16 @@ class SqliteSession:
             "limit": limit,
         }
 
+        params["queue_rules"] = await self._queue_rules.any(
+            lambda: self._run(lambda db: db.execute(flow.QUEUE_RULES).fetchone()[0])
+        )
+        flowing = where.flow or params["queue_rules"]
+
         def claim(db: sqlite3.Connection) -> list[Any]:
-            rows = db.execute(CLAIM, params).fetchall()
+            if flowing:
+                rows = _flow_claim(db, params)
+            else:
+                rows = [(*r, False) for r in db.execute(CLAIM, params).fetchall()]
             self._data_version = db.execute("PRAGMA data_version").fetchone()[0]
             return rows
 
@@ -340,6 +367,7 @@ class SqliteSession:
                 pipeline_run_id=r[7],
                 created_at=datetime.fromisoformat(r[8]).replace(tzinfo=UTC),
                 schedule=r[9],
+                flow=r[10],
             )
             for r in await self._run(claim)
         ]
@@ -362,6 +390,7 @@ class SqliteSession:
             for c in done
         ]
         runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
+        frees = any(c.flow for c in done)  # limits' slots: look again (others see the commit)
         plain, steps = params, []
         if runs:
             pairs = list(zip(done, params, strict=True))
@@ -381,7 +410,7 @@ class SqliteSession:
             db.execute("COMMIT")
             return added
 
-        if await self._run(complete):
+        if await self._run(complete) or frees:
             self._data_version = -1  # our own commit does not change data_version: wake up
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
@@ -424,9 +453,15 @@ class SqliteSession:
             "types": json.dumps(where.types),
         }
         (run_at,) = await self._run(lambda db: db.execute(NEXT_DUE, params).fetchone())
-        if run_at is None:
-            return None
-        return (datetime.fromisoformat(run_at).replace(tzinfo=UTC) - now).total_seconds()
+        due = None
+        if run_at is not None:
+            due = (datetime.fromisoformat(run_at).replace(tzinfo=UTC) - now).total_seconds()
+        if where.rate_window > 0:  # a rate's window opens: jobs held by it may start
+            opens = await self._run(
+                lambda db: flow.rate_opens_in(db, now, where.rate_window, params["types"])
+            )
+            due = opens if due is None else due if opens is None else min(due, opens)
+        return due
 
     async def wait_for_jobs(self, timeout: float) -> None:
         """Return once another connection has committed, or after ``timeout`` seconds."""
@@ -442,6 +477,22 @@ class SqliteSession:
 
     def control_event(self) -> asyncio.Event:
         return self._control
+
+
+def _flow_claim(db: sqlite3.Connection, params: dict[str, Any]) -> list[Any]:
+    """Flow-controlled jobs first (their limits bound them), then the rest, under the write
+    lock taken before the clock is read: start times grow in claim order."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        params = {**params, "now": utc_text(_now())}
+        rows = [(*r, True) for r in db.execute(flow.FLOW_CLAIM, params).fetchall()]
+        if (left := params["limit"] - len(rows)) > 0:
+            rows += [(*r, False) for r in db.execute(CLAIM, {**params, "limit": left})]
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return rows
 
 
 class PipelineSQL:
@@ -468,10 +519,12 @@ class PipelineSQL:
     ORDER BY 1, 2, 3
     """
     INSERT_JOBS = f"""
-    INSERT INTO jobline_job ({INSERT_COLUMNS}, pipeline_run_id, pipeline_step, pipeline_index)
+    INSERT INTO jobline_job ({INSERT_COLUMNS}, pipeline_run_id, pipeline_step, pipeline_index,
+        {flow.FLOW_COLUMNS})
     SELECT value ->> 't', value ->> 'q', value ->> 'p', 'queued', value ->> 'i', '', '', 0,
         value ->> 'm', value ->> 'o', value ->> 'r', NULL, ?, ?, 0,
-        value ->> 'pr', value ->> 'ps', value ->> 'pi'
+        value ->> 'pr', value ->> 'ps', value ->> 'pi', value ->> 'fk', value ->> 'lk',
+        value ->> 'ln', value ->> 'rk', value ->> 'rn', value ->> 'rp', value ->> 'uk'
     FROM json_each(?) WHERE true ORDER BY key
     ON CONFLICT DO NOTHING
     """
@@ -506,6 +559,17 @@ class PipelineSQL:
                 "pr": r.pipeline_run_id,
                 "ps": r.pipeline_step,
                 "pi": r.pipeline_index,
+                **(
+                    dict(
+                        zip(
+                            ("fk", "lk", "ln", "rk", "rn", "rp", "uk"),
+                            flow.flow_params(r),
+                            strict=True,
+                        )
+                    )
+                    if r.flow is not None
+                    else {}
+                ),
             }
             for r in rows
         ]
@@ -547,6 +611,9 @@ class SqliteStore:
 
     def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
         return insert_jobs(connection, rows)
+
+    def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
+        return flow.insert_unique(connection, rows, insert_jobs, _now())
 
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
         rows = connection.execute(

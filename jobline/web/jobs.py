@@ -19,7 +19,7 @@ from jobline.core.states import FINISHED, JobStatus
 from jobline.models import Job, Queue
 from jobline.models.schedules import Schedule
 from jobline.redact import masked_inputs
-from jobline.services import actions
+from jobline.services import actions, flow
 from jobline.services import stuck as stuck_jobs
 from jobline.web.base import action, flash, page, render
 
@@ -351,6 +351,7 @@ def job_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "active": job.status in ACTIVE,
         "rerun": job.type in registry and registry.get(job.type).user_triggered,
         "stuck": stuck_jobs.running_marks().get(job.id, "") if job.status == "running" else "",
+        "waiting": flow.waiting(job),  # held back by a limit or a rate: which, and why
     }
     template = "jobline/_job.html" if request.GET.get("partial") else "jobline/job.html"
     return render(request, template, context)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from jobline.core.jobtypes import registry
 from jobline.core.states import JobStatus
 from jobline.models import Job, Queue, Worker
+from jobline.services import flow
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +146,14 @@ def queues(done: dict[tuple[int, str, str], int]) -> list[dict[str, Any]]:
     for (_, queue, status), n in done.items():
         by_status = counts.setdefault(queue, {})
         by_status[status] = by_status.get(status, 0) + n
-    paused = set(Queue.objects.filter(paused=True).values_list("name", flat=True))
+    settings = {q.name: q for q in Queue.objects.all()}
     return [
-        {"name": name, "paused": name in paused, **counts.get(name, {})}
+        {
+            "name": name,
+            "paused": name in settings and settings[name].paused,
+            "rules": settings[name].rules if name in settings else None,
+            **counts.get(name, {}),
+        }
         for name in sorted(names | counts.keys())
     ]
 
@@ -181,6 +187,7 @@ def dashboard(window: Window) -> dict[str, Any]:
         "queues": queue_rows,
         "totals": totals(queue_rows),
         "workers": workers(now),
+        "limits": flow.limits_in_use(),
         "failures": list(
             Job.objects.filter(status=JobStatus.FAILED.value)
             .only("id", "type", "queue", "error", "finished_at")

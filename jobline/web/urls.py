@@ -31,6 +31,7 @@ urlpatterns = [
     # path: a queue stored before names had a pattern (such as "a/b") still has its buttons.
     path("queues/<path:name>/pause/", views.queue_pause, name="queue-pause"),
     path("queues/<path:name>/resume/", views.queue_resume, name="queue-resume"),
+    path("queues/<path:name>/rules/", views.queue_rules, name="queue-rules"),
     path("schedules/", schedules.schedules_list, name="schedules"),
     path("schedules/new/", schedules.schedule_new, name="schedule-new"),
     path("schedules/preview/", schedules.preview, name="schedule-preview"),

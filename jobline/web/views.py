@@ -90,6 +90,32 @@ def queue_resume(request: HttpRequest, name: str) -> HttpResponse:
     return _back(request)
 
 
+@action
+def queue_rules(request: HttpRequest, name: str) -> HttpResponse:
+    """A queue's fleet-wide limit and rate per second (empty: none), from the dashboard."""
+    try:
+        limit, rate = (_optional_int(request.POST.get(f, "")) for f in ("limit", "rate"))
+        actions.set_queue_rules(name, limit=limit, rate=rate, per=1.0)
+    except ValueError as exc:
+        flash(request, str(exc), "error")
+        return _back(request)
+    stats.clear_cache()
+    shown = ", ".join(
+        [f"at most {limit} running" if limit else "no limit", f"{rate}/s" if rate else "no rate"]
+    )
+    flash(request, f"Queue {name}: {shown}. Workers apply it at their next claim.")
+    return _back(request)
+
+
+def _optional_int(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    if not text.isdigit():
+        raise ValueError(f"expected a whole number or nothing, got {text!r}")
+    return int(text)
+
+
 @sensitive_post_parameters("password")
 @csrf_protect
 @never_cache

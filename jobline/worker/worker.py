@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -107,7 +108,14 @@ class Worker:
             if unknown:
                 raise ValueError(f"--only names unknown job types: {', '.join(unknown)}")
             names = [n for n in names if n in self.options.only]
-        return ClaimFilter(queues=self.options.queues, types=tuple(names), tags=self.options.tags)
+        flows = [self.types.get(n).flow for n in names]
+        return ClaimFilter(
+            queues=self.options.queues,
+            types=tuple(names),
+            tags=self.options.tags,
+            flow=any(f.limit or f.rate for f in flows),
+            rate_window=max((f.rate.per for f in flows if f.rate), default=0.0),
+        )
 
     def info(self) -> WorkerInfo:
         return WorkerInfo(
@@ -279,6 +287,8 @@ class Worker:
             self._terminating.discard(job.id)
             self._capacity.set()
         self.stats.run.observe(time.perf_counter() - started)
+        if job.flow:  # its completion frees a limit's slot: waiting workers look again
+            done = dataclasses.replace(done, flow=True)
         if done.status is JobStatus.FAILED:
             log.warning(
                 "job failed id=%s type=%s attempt=%d error=%s",

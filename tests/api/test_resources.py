@@ -47,6 +47,9 @@ def test_queues__unused_queue_has_zero_jobs_and_can_be_paused_ahead(api):
     assert api.get("/queues/later").json() == {
         "name": "later",
         "paused": False,
+        "limit": None,
+        "rate": None,
+        "per": 1.0,
         "jobs": {"queued": 0, "running": 0, "succeeded": 0, "failed": 0, "cancelled": 0},
     }
     assert api.post("/queues/later/pause").json()["paused"] is True

@@ -204,3 +204,34 @@ async def normalize_addresses(seconds: float = 0.0) -> dict[str, float]:
     """A job type with a long dotted name, as apps name theirs (pipeline graphs draw it)."""
     await asyncio.sleep(seconds)
     return {"slept": seconds}
+
+
+# Flow control (tests/integration/test_flow_processes.py).
+
+
+def _times(event: str) -> None:
+    """One JSON line per start and end, with this process's clock, in $JOBLINE_TEST_RUNLOG."""
+    job = jobline.current_job()
+    folder = Path(os.environ["JOBLINE_TEST_RUNLOG"])
+    with open(folder / f"{os.getpid()}.times", "a") as out:
+        out.write(f'{{"id": {job.id}, "event": "{event}", "t": {time.time()}}}\n')
+
+
+@jobline.job(name="limited", limit=jobline.Limit(2, key="account"), max_attempts=3)
+async def limited(account: str, seconds: float = 0.05, first_hold: float = 0.0) -> None:
+    """At most 2 per account at once; ``first_hold`` more seconds on the first attempt only
+    (a worker killed meanwhile leaves the slot to its lease)."""
+    _times("start")
+    hold = first_hold if jobline.current_job().attempt == 1 else 0.0
+    await asyncio.sleep(seconds + hold)
+    _times("end")
+
+
+@jobline.job(name="rated", rate=jobline.Rate(20, per=1.0))
+async def rated(n: int = 0) -> None:
+    """At most 20 starts a second, fleet-wide."""
+
+
+@jobline.job(name="unique_report", unique=jobline.Unique(300, key="report"))
+async def unique_report(report: int, by: int = 0) -> None:
+    """One live job per report."""

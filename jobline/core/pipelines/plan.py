@@ -15,9 +15,10 @@ import functools
 import json
 import logging
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol, TypeVar
 
+from jobline.core.flow import FlowKeys
 from jobline.core.jobtypes import registry
 from jobline.core.pipelines import machine
 from jobline.core.pipelines.machine import StepMark, StepProgress
@@ -184,7 +185,7 @@ class _Run:
                 type=step.job_type,
                 queue=step.queue or "default",
                 priority=step.priority or 0,
-                inputs=_validated(step.job_type, inputs),
+                inputs=(data := _validated(step.job_type, inputs)),
                 max_attempts=step.max_attempts or 3,
                 timeout=step.timeout,
                 requires=step.requires,
@@ -193,6 +194,7 @@ class _Run:
                 pipeline_run_id=self.id,
                 pipeline_step=name,
                 pipeline_index=i,
+                flow=_flow(step.job_type, data),
             )
             for i, inputs in enumerate(machine.expand(spec, name, self.inputs, parents))
         ]
@@ -233,6 +235,14 @@ def _validated(job_type: str, inputs: dict[str, Any]) -> Any:
     except UnknownJobType:
         return inputs
     return schema.to_json(schema.validate(inputs), keep_secrets=True)
+
+
+def _flow(job_type: str, inputs: Any) -> FlowKeys | None:
+    """A step's limit and rate keys (steps are never unique: a run enqueues each once)."""
+    if job_type not in registry:
+        return None
+    keys = registry.get(job_type).flow.keys(job_type, inputs)
+    return replace(keys, unique_key=None) if keys is not None else None
 
 
 def _results(rows: Rows) -> dict[int, dict[str, list[Any]]]:
