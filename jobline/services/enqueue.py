@@ -69,6 +69,7 @@ class _Options:
     max_attempts: int
     timeout: float | None
     delay: float
+    requires: tuple[str, ...]
 
     @classmethod
     def resolve(
@@ -94,7 +95,10 @@ class _Options:
         queue = queue or job_type.queue
         if problem := input_rules.queue_problem(queue):
             raise ValueError(problem)
-        return cls(queue, priority, max_attempts, timeout, _delay_seconds(delay, run_at))
+        delay_s = _delay_seconds(delay, run_at)
+        return cls(
+            queue, priority, max_attempts, timeout, delay_s, tuple(sorted(job_type.requires))
+        )
 
     def row(self, job_type: JobType, inputs: Any, idempotency_key: str | None = None) -> NewJob:
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
@@ -109,7 +113,7 @@ class _Options:
             inputs=schema.to_json(schema.validate(inputs), keep_secrets=True),
             max_attempts=self.max_attempts,
             timeout=self.timeout,
-            requires=tuple(sorted(job_type.requires)),
+            requires=self.requires,
             idempotency_key=idempotency_key,
             delay=self.delay,
         )
