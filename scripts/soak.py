@@ -224,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
 
     django.setup()
     from django.core.management import call_command
-    from jobline.bench.targets import loopback_server
-    from jobline.bench.pipelines import chain
 
+    from jobline.bench.pipelines import chain
+    from jobline.bench.targets import loopback_server
     from jobline.models import Job, PipelineRun, Schedule
     from jobline.scheduler.api import schedule
 
