@@ -17,6 +17,7 @@ from django.db import connections
 
 from jobline.dispatch.broker import BrokerUnavailable, local_broker
 from jobline.dispatch.broker import free_port as free_port  # for the tests that import it here
+from jobline.store import close_async_connections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +48,14 @@ def alias(request: pytest.FixtureRequest) -> str:
             "set JOBLINE_TEST_POSTGRES_URL (never skipped with CI=true)"
         )
     return request.param
+
+
+@pytest.fixture(autouse=True)
+def _no_async_connections_left() -> Iterator[None]:
+    """``aenqueue`` keeps idle connections per event loop; a test's loop ends with the test,
+    and an open connection would keep the test database from being dropped."""
+    yield
+    close_async_connections()
 
 
 @pytest.fixture(autouse=True)

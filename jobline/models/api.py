@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from jobline.core import input_rules, safe_schema
+from jobline.core import input_rules
+
+if TYPE_CHECKING:
+    import jsonschema
 from jobline.core.jobtypes import registry
 from jobline.exceptions import InputsError
 from jobline.input_guard import field_errors
@@ -120,6 +122,8 @@ class Template(models.Model):
             errors["inputs"] = "default inputs must be a JSON object"
         if self.inputs_schema is not None:
             try:
+                from jobline.core import safe_schema  # jsonschema: on first use, not in workers
+
                 safe_schema.check(self.inputs_schema)
             except ValueError as exc:
                 errors["inputs_schema"] = str(exc)
@@ -145,6 +149,8 @@ class Template(models.Model):
         if not isinstance(self.inputs, dict):
             return []
         if self.inputs_schema is not None:
+            from jobline.core import safe_schema  # jsonschema: on first use, not in workers
+
             try:
                 safe_schema.check(self.inputs_schema)
             except ValueError:
@@ -174,6 +180,8 @@ class Template(models.Model):
 
 def schema_errors(schema: dict[str, Any], data: Any) -> list[dict[str, Any]]:
     """Every way ``data`` fails ``schema``, as ``{"field", "message", "type"}`` like pydantic's."""
+    from jobline.core import safe_schema  # jsonschema: on first use, not in workers
+
     found = sorted(safe_schema.errors(schema, data), key=lambda e: list(map(str, e.path)))
     return [{"field": _field(e), "message": e.message, "type": str(e.validator)} for e in found]
 

@@ -35,6 +35,12 @@ def connection(using: str) -> Any:
     return wrapper.connection
 
 
+def in_transaction(using: str) -> bool:
+    """Whether this thread's connection for ``using`` is inside ``transaction.atomic()``
+    (an async caller cannot be, unless it used the sync ORM on its own thread)."""
+    return _replacement is None and connections[using].in_atomic_block
+
+
 def atomic(using: str) -> contextlib.AbstractContextManager[Any]:
     """A transaction on ``using`` (a replacement store writes at once: nothing to wrap)."""
     return contextlib.nullcontext() if _replacement is not None else transaction.atomic(using=using)

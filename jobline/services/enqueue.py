@@ -70,6 +70,7 @@ class _Options:
     max_attempts: int
     timeout: float | None
     delay: float
+    requires: tuple[str, ...]
 
     @classmethod
     def resolve(
@@ -95,7 +96,10 @@ class _Options:
         queue = queue or job_type.queue
         if problem := input_rules.queue_problem(queue):
             raise ValueError(problem)
-        return cls(queue, priority, max_attempts, timeout, _delay_seconds(delay, run_at))
+        delay_s = _delay_seconds(delay, run_at)
+        return cls(
+            queue, priority, max_attempts, timeout, delay_s, tuple(sorted(job_type.requires))
+        )
 
     def row(self, job_type: JobType, inputs: Any, idempotency_key: str | None = None) -> NewJob:
         if idempotency_key is not None and not 0 < len(idempotency_key) <= 200:
@@ -117,7 +121,7 @@ class _Options:
             inputs=data,
             max_attempts=self.max_attempts,
             timeout=self.timeout,
-            requires=tuple(sorted(job_type.requires)),
+            requires=self.requires,
             idempotency_key=idempotency_key,
             delay=self.delay,
             flow=flow,
@@ -166,13 +170,42 @@ def _insert_keyed(rows: Sequence[NewJob], alias: str) -> list[EnqueuedJob]:
     if not rows:
         return []
     inserted = _insert(rows, alias)
+    missing = _missing_keys(rows, inserted)
+    existing = {}
+    if missing:
+        existing = database.store(alias).find_keys(database.connection(alias), missing)
+    return _enqueued(rows, inserted, existing)
+
+
+async def ainsert(rows: Sequence[NewJob], using: str | None = None) -> list[EnqueuedJob]:
+    """:func:`insert` from an event loop: on the store's own async connection (no thread),
+    unless the connection of this context (thread or event loop) is in a transaction, which
+    the rows then join (async code is only there if it used the sync ORM on its loop)."""
+    alias = using or DEFAULT_DB_ALIAS
+    if database.in_transaction(alias):
+        return insert(rows, alias)
+    store = database.store(alias)
+    if not store.supports_async_insert:
+        return await sync_to_async(insert)(rows, alias)
+    inserted = await store.ainsert_jobs(rows)
+    missing = _missing_keys(rows, inserted)
+    existing = await store.afind_keys(missing) if missing else {}
+    return _enqueued(rows, inserted, existing)
+
+
+def _missing_keys(rows: Sequence[NewJob], inserted: list[tuple[int, str | None]]) -> set[str]:
+    """Idempotency keys asked for that matched an existing job instead of a new one."""
+    wanted = {r.idempotency_key for r in rows if r.idempotency_key is not None}
+    return wanted - {key for _, key in inserted} if wanted else set()
+
+
+def _enqueued(
+    rows: Sequence[NewJob], inserted: list[tuple[int, str | None]], existing: dict[str, int]
+) -> list[EnqueuedJob]:
+    if len(rows) == 1 and rows[0].idempotency_key is None:  # the common enqueue
+        return [EnqueuedJob(inserted[0][0], rows[0].type, rows[0].queue)]
     fresh = iter([job_id for job_id, key in inserted if key is None])
     by_key = {key: job_id for job_id, key in inserted if key is not None}
-    wanted = {r.idempotency_key for r in rows if r.idempotency_key is not None}
-    existing = {}
-    if wanted - by_key.keys():
-        store = database.store(alias)
-        existing = store.find_keys(database.connection(alias), wanted - by_key.keys())
     result, seen = [], set()
     for r in rows:
         key = r.idempotency_key
@@ -216,5 +249,32 @@ def enqueue_many(
     return [EnqueuedJob(job_id, jt.name, shared.queue) for job_id, _ in inserted]
 
 
-aenqueue = sync_to_async(enqueue)
-aenqueue_many = sync_to_async(enqueue_many)
+async def aenqueue(
+    job_type: JobType | str, inputs: Any = None, *, using: str | None = None, **options: Any
+) -> EnqueuedJob:
+    """:func:`enqueue` for async code: the insert runs on the event loop (see :func:`ainsert`)."""
+    row = build_row(registry.get(job_type), inputs, **options)
+    return (await ainsert([row], using))[0]
+
+
+async def aenqueue_many(
+    job_type: JobType | str,
+    inputs_list: Iterable[Any],
+    *,
+    using: str | None = None,
+    **options: Any,
+) -> list[EnqueuedJob]:
+    """:func:`enqueue_many` for async code: every input is checked before anything is sent,
+    then the rows go in at once (a bad input anywhere leaves nothing behind)."""
+    if "idempotency_key" in options:
+        raise ValueError("enqueue_many takes no idempotency_key; enqueue keyed jobs one by one")
+    alias = using or DEFAULT_DB_ALIAS
+    if database.in_transaction(alias):
+        return enqueue_many(job_type, inputs_list, using=alias, **options)
+    if not database.store(alias).supports_async_insert:
+        return await sync_to_async(enqueue_many)(job_type, inputs_list, using=alias, **options)
+    jt = registry.get(job_type)
+    shared = _Options.resolve(jt, **options)
+    rows = [shared.row(jt, inputs) for inputs in inputs_list]
+    inserted = await database.store(alias).ainsert_jobs(rows) if rows else []
+    return [EnqueuedJob(job_id, jt.name, shared.queue) for job_id, _ in inserted]

@@ -87,6 +87,7 @@ class MemoryStore:
     supports_skip_locked = True
     supports_returning = True
     supports_pipelines = False
+    supports_async_insert = True
 
     def __init__(self, *, clock: Callable[[], float] = time.time):
         self.clock = clock
@@ -180,6 +181,12 @@ class MemoryStore:
         if inserted:
             self.notify(connection, JOBS)
         return plan.answers(inserted)
+
+    async def ainsert_jobs(self, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
+        return self.insert_jobs(None, rows)
+
+    async def afind_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        return self.find_keys(None, keys)
 
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
         wanted = set(keys)

@@ -83,6 +83,9 @@ class Store(Protocol):
     supports_skip_locked: bool  #: concurrent claimers skip each other's rows (else one writer)
     supports_returning: bool  #: writes return the rows they changed in the same statement
     supports_pipelines: bool  #: pipeline runs advance in the store's transactions
+    #: ``ainsert_jobs`` and ``afind_keys`` run on the store's own async connections (else the
+    #: caller runs the sync methods in a thread)
+    supports_async_insert: bool
 
     def session(self, *, deadline: float = 10.0) -> Session:
         """A worker's connections; each call answers within ``deadline`` seconds or fails."""
@@ -105,6 +108,13 @@ class Store(Protocol):
         ...
 
     def notify(self, connection: Any, channel: str) -> None: ...
+
+    # -- the store's own transactions, from an event loop (``supports_async_insert``) -----
+    async def ainsert_jobs(self, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
+        """``insert_jobs`` committed on a connection of the store's own, all or nothing."""
+        ...
+
+    async def afind_keys(self, keys: Iterable[str]) -> dict[str, int]: ...
     def now(self, connection: Any) -> datetime: ...
     def try_lock(self, connection: Any, key: int) -> bool:
         """Take a fleet-wide lock of maintenance work (pruning) without waiting; False when

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,8 @@ ORDER BY v.ord
 {on_conflict}
 RETURNING id, idempotency_key
 """
+
+FIND_KEYS = "SELECT idempotency_key, id FROM jobline_job WHERE idempotency_key = ANY(%s)"
 
 CLAIM = """
 WITH picked AS (
@@ -172,22 +175,81 @@ WHERE id = %s
 """
 
 
+# One plain job (the common ``enqueue``): a prepared statement with its values bound, no
+# JSON document to build and parse, no pipeline to enter and leave.
+INSERT_ONE = """
+INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
+    max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested)
+VALUES (%s::text, %s::text, %s::int, 'queued', %s::jsonb, '', '', 0, %s::int, %s::float8,
+    %s::jsonb, %s::text, now() + %s::float8 * interval '1 second', now(), false)
+{on_conflict}
+RETURNING id, idempotency_key
+"""
+_INSERT_ONE = {
+    keyed: INSERT_ONE.format(on_conflict="ON CONFLICT DO NOTHING" if keyed else "")
+    for keyed in (False, True)
+}
+
+
 def insert_jobs(conn: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
     """Insert jobs on a psycopg connection; returns ``(id, idempotency_key)`` of new rows.
 
-    Rows may be a lazy iterable: batches are sent in pipeline mode, so the server inserts
-    one batch while the next is validated here. Several batches need the caller's
-    transaction to be all or nothing.
+    One plain row is one prepared ``INSERT ... VALUES``: one round trip, the values bound
+    (the server parses and plans it once per connection). Otherwise rows may be a lazy
+    iterable: batches are sent in pipeline mode, so the server inserts one batch while the
+    next is validated here. Several batches need the caller's transaction to be all or
+    nothing.
     """
+    if isinstance(rows, list | tuple) and len(rows) == 1 and _plain(rows[0]):
+        return _insert_one(conn, rows[0])
     sent = []
     with conn.pipeline():
         for chunk in batched(rows, BATCH_ROWS):
-            keyed = any(r.idempotency_key is not None for r in chunk)
-            # ON CONFLICT costs a speculative insert per row: pay it only when keys are present.
-            sql = INSERT_JOBS.format(on_conflict="ON CONFLICT DO NOTHING" if keyed else "")
             sent.append(conn.cursor())
-            sent[-1].execute(sql, [_batch_json(chunk)])
+            sent[-1].execute(_insert_batch_sql(chunk), [_batch_json(chunk)])
     return [row for cur in sent for row in cur.fetchall()]
+
+
+def _insert_one(conn: Any, r: NewJob) -> list[tuple[int, str | None]]:
+    # A server-side binding cursor whatever the connection's cursor_factory (Django's is
+    # client-side binding): ``prepare=True`` makes it a prepared statement, unless the
+    # connection turned them off (``prepare_threshold=None``, e.g. behind PgBouncer).
+    cur = psycopg.Cursor(conn)
+    try:
+        cur.execute(_INSERT_ONE[r.idempotency_key is not None], _one_params(r), prepare=True)
+        return cur.fetchall()
+    finally:
+        cur.close()
+
+
+def _plain(r: NewJob) -> bool:
+    """A row the one-row statement can write: no pipeline step, no flow control columns."""
+    return r.pipeline_run_id is None and r.flow is None
+
+
+def _one_params(r: NewJob) -> tuple[Any, ...]:
+    return (
+        r.type,
+        r.queue,
+        r.priority,
+        json.dumps(r.inputs),
+        r.max_attempts,
+        r.timeout,
+        json.dumps(r.requires),
+        r.idempotency_key,
+        r.delay,
+    )
+
+
+def _insert_batch_sql(chunk: list[NewJob]) -> str:
+    # ON CONFLICT costs a speculative insert per row: pay it only when keys are present.
+    keyed = any(r.idempotency_key is not None for r in chunk)
+    return INSERT_JOBS.format(on_conflict="ON CONFLICT DO NOTHING" if keyed else "")
+
+
+@contextlib.asynccontextmanager
+async def _no_transaction() -> Any:
+    yield
 
 
 def _batch_json(chunk: list[NewJob]) -> str:
@@ -495,6 +557,44 @@ class PipelineSQL:
 PIPELINE_SQL = PipelineSQL()
 
 
+class AsyncConnections:
+    """A few idle autocommit connections per event loop, for ``aenqueue`` outside a caller's
+    transaction: an insert is one round trip on the loop, no thread, no connect."""
+
+    def __init__(self, dsn: str, *, keep: int = 4):
+        self._dsn = dsn
+        self._keep = keep
+        self._idle: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[psycopg.AsyncConnection[Any]]
+        ] = weakref.WeakKeyDictionary()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> Any:
+        idle = self._idle.setdefault(asyncio.get_running_loop(), [])
+        conn = None
+        while idle and conn is None:
+            conn = idle.pop()
+            if conn.closed or conn.broken:
+                conn = None
+        if conn is None:
+            conn = await psycopg.AsyncConnection.connect(self._dsn, autocommit=True)
+        try:
+            yield conn
+        except BaseException:
+            await conn.close()  # its state is unknown (a broken link, a cancelled call)
+            raise
+        if len(idle) < self._keep and not conn.closed:
+            idle.append(conn)
+        else:
+            await conn.close()
+
+    def close(self) -> None:
+        """Close every idle connection (the loops they belong to may be gone: no await)."""
+        for idle in list(self._idle.values()):
+            while idle:
+                idle.pop().pgconn.finish()
+
+
 class PostgresStore:
     """The queue's tables on PostgreSQL (see :class:`jobline.store.port.Store`)."""
 
@@ -503,9 +603,11 @@ class PostgresStore:
     supports_skip_locked = True
     supports_returning = True
     supports_pipelines = True
+    supports_async_insert = True
 
     def __init__(self, settings_dict: dict[str, Any]):
         self.dsn = conninfo(settings_dict)
+        self.async_connections = AsyncConnections(self.dsn)
 
     def session(self, *, deadline: float = 10.0) -> PostgresSession:
         return PostgresSession(self.dsn, deadline=deadline)
@@ -519,11 +621,30 @@ class PostgresStore:
     def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
         return flow.insert_unique(connection, rows, insert_jobs)
 
+    async def ainsert_jobs(self, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
+        async with self.async_connections.connection() as conn:
+            if len(rows) == 1 and _plain(rows[0]):
+                r = rows[0]
+                cur = await conn.execute(
+                    _INSERT_ONE[r.idempotency_key is not None], _one_params(r), prepare=True
+                )
+                return await cur.fetchall()
+            # several statements are all or nothing; one needs no BEGIN and COMMIT
+            transaction = conn.transaction() if len(rows) > BATCH_ROWS else _no_transaction()
+            inserted: list[tuple[int, str | None]] = []
+            async with transaction:
+                for chunk in batched(rows, BATCH_ROWS):
+                    cur = await conn.execute(_insert_batch_sql(chunk), [_batch_json(chunk)])
+                    inserted += await cur.fetchall()
+            return inserted
+
+    async def afind_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        async with self.async_connections.connection() as conn:
+            cur = await conn.execute(FIND_KEYS, [list(keys)])
+            return dict(await cur.fetchall())
+
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
-        rows = connection.execute(
-            "SELECT idempotency_key, id FROM jobline_job WHERE idempotency_key = ANY(%s)",
-            [list(keys)],
-        ).fetchall()
+        rows = connection.execute(FIND_KEYS, [list(keys)]).fetchall()
         return dict(rows)
 
     def notify(self, connection: Any, channel: str) -> None:

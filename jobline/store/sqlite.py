@@ -598,6 +598,7 @@ class SqliteStore:
     supports_skip_locked = False
     supports_returning = True
     supports_pipelines = True
+    supports_async_insert = False  #: sqlite3 blocks: callers use a thread and Django's connection
 
     def __init__(self, settings_dict: dict[str, Any]):
         self.path = str(settings_dict["NAME"])
@@ -614,6 +615,31 @@ class SqliteStore:
 
     def insert_unique(self, connection: Any, rows: Sequence[NewJob]) -> list[tuple[int, bool]]:
         return flow.insert_unique(connection, rows, insert_jobs, _now())
+
+    async def ainsert_jobs(self, rows: Sequence[NewJob]) -> list[tuple[int, str | None]]:
+        """On a connection of its own, in a thread (sqlite3 blocks), in one transaction."""
+
+        def insert() -> list[tuple[int, str | None]]:
+            db = connect(self.path, 10_000)
+            try:
+                db.execute("BEGIN IMMEDIATE")
+                inserted = insert_jobs(db, rows)
+                db.execute("COMMIT")
+                return inserted
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(insert)
+
+    async def afind_keys(self, keys: Iterable[str]) -> dict[str, int]:
+        def find() -> dict[str, int]:
+            db = connect(self.path, 10_000)
+            try:
+                return self.find_keys(db, keys)
+            finally:
+                db.close()
+
+        return await asyncio.to_thread(find)
 
     def find_keys(self, connection: Any, keys: Iterable[str]) -> dict[str, int]:
         rows = connection.execute(

@@ -197,7 +197,12 @@ class Worker:
     # -- claiming ------------------------------------------------------------------------
 
     def _free_slots(self) -> int:
-        busy = len(self._running) + len(self._pending) + self._flushing
+        # A finished job whose result is still being written holds no slot, up to one
+        # concurrency's worth of them: the next claim goes out while the completion
+        # commits (at concurrency 1, the two round trips and WAL flushes overlap instead
+        # of adding up). Beyond that, unwritten results hold back claims.
+        unwritten = len(self._pending) + self._flushing
+        busy = len(self._running) + max(0, unwritten - self.options.concurrency)
         free = self.options.concurrency - busy
         if self.options.max_jobs is not None:
             free = min(free, self.options.max_jobs - self._claimed)

@@ -188,6 +188,21 @@ def test_an_idempotency_key_keeps_the_first_job(harness):
     assert harness.store.find_keys(harness.connection, ["k", "other"]) == {"k": first}
 
 
+def test_async_inserts_commit_on_the_store_s_own_connection(harness):
+    async def go() -> Any:
+        one = await harness.store.ainsert_jobs([row(idempotency_key="a")])
+        again = await harness.store.ainsert_jobs([row(idempotency_key="a")])
+        many = await harness.store.ainsert_jobs([row(), row("u", inputs={"x": [1, "\u00e9"]})])
+        return one, again, many, await harness.store.afind_keys(["a", "zz"])
+
+    one, again, many, found = asyncio.run(go())
+    assert [key for _, key in one] == ["a"] and again == [] and found == {"a": one[0][0]}
+    assert [key for _, key in many] == [None, None]
+    assert [harness.read(job_id)["status"] for job_id, _ in one + many] == ["queued"] * 3
+    # committed: another connection (the worker's) sees them
+    assert sorted(j.id for j in claim(harness)) == sorted(job_id for job_id, _ in one + many)
+
+
 def test_completions_write_results_only_for_the_job_s_owner(harness):
     ok, retried, stolen = harness.insert(row(), row(), row())
 

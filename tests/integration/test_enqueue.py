@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connections, transaction
 
 import jobline
 from jobline.models import Job
@@ -85,7 +85,6 @@ def test_enqueue__typed_handles(alias):
 
 async def test_aenqueue(alias):
     from asgiref.sync import sync_to_async
-    from django.db import connections
 
     job = await jobline.aenqueue("add", {"a": 1}, using=alias)
     rows = await sync_to_async(
@@ -93,3 +92,56 @@ async def test_aenqueue(alias):
     )()
     await sync_to_async(connections.close_all)()  # the helper thread's connection
     assert rows == [job.id]
+
+
+async def test_aenqueue__own_connection_keeps_every_promise(alias):
+    """No thread: validation names the field, keys return the first job, bulk is in order and
+    all or nothing, and the rows are committed for everyone to see."""
+    from asgiref.sync import sync_to_async
+
+    with pytest.raises(jobline.InputsError, match="a: Input should be a valid integer"):
+        await jobline.aenqueue("add", {"a": "two"}, using=alias)
+    first = await jobline.aenqueue("add", {"a": 1}, idempotency_key="ak", using=alias)
+    again = await jobline.aenqueue("add", {"a": 2}, idempotency_key="ak", using=alias)
+    assert (first.created, again.created, again.id) == (True, False, first.id)
+    with pytest.raises(jobline.InputsError, match="a: Input should be a valid integer"):
+        await jobline.aenqueue_many("add", [{"a": 1}, {"a": "x"}], using=alias)
+    many = await jobline.aenqueue_many("add", [{"a": i} for i in range(3)], queue="q", using=alias)
+    rows = await sync_to_async(
+        lambda: list(Job.objects.using(alias).order_by("id").values_list("id", "inputs", "queue"))
+    )()
+    await sync_to_async(connections.close_all)()  # the helper thread's connection
+    assert rows == [(first.id, {"a": 1, "b": 1}, "default")] + [
+        (job.id, {"a": i, "b": 1}, "q") for i, job in enumerate(many)
+    ]
+
+
+def test_aenqueue__inside_a_transaction_joins_it(alias, monkeypatch):
+    """Async code is never inside Django's ``atomic()``, unless it uses the sync ORM on the
+    event loop's thread (allowed with DJANGO_ALLOW_ASYNC_UNSAFE): then the job joins it."""
+    import asyncio
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+    async def main() -> tuple[bool, bool]:
+        with transaction.atomic(using=alias):
+            job = await jobline.aenqueue("add", {"a": 1}, using=alias)
+            jobs = await jobline.aenqueue_many("add", [{"a": 2}], using=alias)
+            inside = Job.objects.using(alias).filter(pk__in=[job.id, jobs[0].id]).count() == 2
+            transaction.set_rollback(True, using=alias)
+        after = Job.objects.using(alias).exists()
+        connections[alias].close()
+        return inside, after
+
+    assert asyncio.run(main()) == (True, False)
+
+
+def test_aenqueue__memory_store_needs_no_database():
+    import asyncio
+
+    from jobline.testing import memory_store
+
+    with memory_store() as store:
+        job = asyncio.run(jobline.aenqueue("add", {"a": 1}))
+        jobs = asyncio.run(jobline.aenqueue_many("add", [{"a": 2}, {"a": 3}]))
+        assert store.count() == 3 and [j.id for j in jobs] == [job.id + 1, job.id + 2]

@@ -9,9 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
-import jsonschema
-
-from jobline.core import safe_schema
 from jobline.core.pipelines import schemas
 
 INPUT = "input"  #: the reference source that names the pipeline's own inputs
@@ -509,6 +506,12 @@ def _field_problems(
         props = {}
     for fname, value in s.inputs.items():
         if fname in props:
+            # jsonschema loads here, not with the module: workers import the pipelines'
+            # state machine and never check a definition's inputs
+            import jsonschema
+
+            from jobline.core import safe_schema
+
             err = jsonschema.exceptions.best_match(
                 safe_schema.validator({**props[fname], "$defs": defs}).iter_errors(value)
             )
