@@ -11,6 +11,7 @@ import pytest
 from jobline.cli.main import main
 from jobline.models import Job
 from jobline.models.api import Template
+from jobline.services import templates
 from tests.conftest import ROOT
 
 EXAMPLE = ROOT / "examples" / "kafka_jobs"
@@ -29,7 +30,7 @@ def executor(monkeypatch):
 @pytest.mark.django_db
 def test_a_job_started_from_the_template_is_scraped_by_the_executor(executor, capsys):
     assert main(["import-templates", str(EXAMPLE / "job_templates.json")], django_ready=True) == 0
-    job = Template.objects.get(name="youtube_scraper").enqueue()
+    job = templates.start(Template.objects.get(name="youtube_scraper"))
     configs = Job.objects.get(pk=job.id).inputs["configs"]  # what the message carries
     found = asyncio.run(executor.scrape(executor.YouTubeJob.model_validate(configs)))
     assert found["title"] == "Jobline Demo Channel" and len(found["videos"]) == 3
