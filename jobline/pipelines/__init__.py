@@ -1,7 +1,7 @@
 """Pipelines: DAGs of jobs whose outputs feed the next steps.
 
 Define one in a ``jobs.py`` with :func:`pipeline` (or store its JSON in the database with
-``PipelineDefinition.define``), then ``ingest.enqueue({...})`` starts a run. The rules
+``jobline.pipelines.define``), then ``ingest.enqueue({...})`` starts a run. The rules
 (wiring, fan-out, fan-in, failure) live in :mod:`jobline.core.pipelines`; runs advance in
 the worker's completion transaction (:mod:`jobline.core.pipelines.plan`, executed by the
 store); runs are started, cancelled and resumed by :mod:`jobline.services`.
