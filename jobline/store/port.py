@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from jobline.core.pipelines.plan import Advanced, Plan
+from jobline.core.pipelines import plan
+from jobline.core.pipelines.plan import Advanced, Dialect, Plan
 from jobline.core.pipelines.spec import PipelineSpec
 from jobline.core.values import (
     ClaimedJob,
@@ -179,3 +180,18 @@ async def arun_plan(connection: Any, plan: Plan[T]) -> T:
             return done.value
         cursor = await connection.execute(sql, params)
         rows = await cursor.fetchall() if cursor.description else []
+
+
+class SqlPipelines:
+    """Pipeline plans run on the caller's DB-API connection with a driver's statements."""
+
+    pipeline_sql: Dialect
+
+    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
+        return run_plan(connection, plan.lock_runs(self.pipeline_sql, ids))
+
+    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced:
+        return run_plan(connection, plan.advance_runs(self.pipeline_sql, ids))
+
+    def start_run(self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any) -> Advanced:
+        return run_plan(connection, plan.start_run(self.pipeline_sql, run_id, spec, inputs))

@@ -19,8 +19,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 from jobline.core.pipelines import plan
-from jobline.core.pipelines.plan import Advanced, RunUpdate, run_updates_json
-from jobline.core.pipelines.spec import PipelineSpec
+from jobline.core.pipelines.plan import RunUpdate, run_updates_json
 from jobline.core.states import FINISHED, after_lost
 from jobline.core.values import (
     ClaimedJob,
@@ -34,7 +33,7 @@ from jobline.core.values import (
 )
 from jobline.store import postgres_flow as flow
 from jobline.store.pg_link import TCP_OPTIONS, Link
-from jobline.store.port import CONTROL, JOBS, QueueRulesCache, arun_plan, run_plan
+from jobline.store.port import CONTROL, JOBS, QueueRulesCache, SqlPipelines, arun_plan
 from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.store")
@@ -595,7 +594,7 @@ class AsyncConnections:
                 idle.pop().pgconn.finish()
 
 
-class PostgresStore:
+class PostgresStore(SqlPipelines):
     """The queue's tables on PostgreSQL (see :class:`jobline.store.port.Store`)."""
 
     name = "postgresql"
@@ -603,6 +602,7 @@ class PostgresStore:
     supports_skip_locked = True
     supports_returning = True
     supports_pipelines = True
+    pipeline_sql = PIPELINE_SQL
     supports_async_insert = True
 
     def __init__(self, settings_dict: dict[str, Any]):
@@ -659,15 +659,6 @@ class PostgresStore:
 
     def unlock(self, connection: Any, key: int) -> None:
         connection.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
-        return run_plan(connection, plan.lock_runs(PIPELINE_SQL, ids))
-
-    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced:
-        return run_plan(connection, plan.advance_runs(PIPELINE_SQL, ids))
-
-    def start_run(self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any) -> Advanced:
-        return run_plan(connection, plan.start_run(PIPELINE_SQL, run_id, spec, inputs))
 
     def lock_for_write(self, connection: Any) -> None:
         """Row locks (``FOR UPDATE``) do it here."""

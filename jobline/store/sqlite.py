@@ -18,8 +18,7 @@ from itertools import groupby
 from typing import Any, TypeVar
 
 from jobline.core.pipelines import plan
-from jobline.core.pipelines.plan import Advanced, RunUpdate, run_updates_json
-from jobline.core.pipelines.spec import PipelineSpec
+from jobline.core.pipelines.plan import RunUpdate, run_updates_json
 from jobline.core.states import FINISHED, after_lost
 from jobline.core.values import (
     ClaimedJob,
@@ -32,7 +31,7 @@ from jobline.core.values import (
     batched,
 )
 from jobline.store import sqlite_flow as flow
-from jobline.store.port import QueueRulesCache, run_plan
+from jobline.store.port import QueueRulesCache, SqlPipelines, run_plan
 from jobline.store.sqlite_control import watch_terminate_requests
 
 T = TypeVar("T")
@@ -586,7 +585,7 @@ def _text(value: Any) -> Any:
     return utc_text(value) if isinstance(value, datetime) else value
 
 
-class SqliteStore:
+class SqliteStore(SqlPipelines):
     """The queue's tables in an SQLite file (see :class:`jobline.store.port.Store`).
 
     One writer at a time: a transaction that means to write takes the database's write lock
@@ -598,6 +597,7 @@ class SqliteStore:
     supports_skip_locked = False
     supports_returning = True
     supports_pipelines = True
+    pipeline_sql = PIPELINE_SQL
     supports_async_insert = False  #: sqlite3 blocks: callers use a thread and Django's connection
 
     def __init__(self, settings_dict: dict[str, Any]):
@@ -661,15 +661,6 @@ class SqliteStore:
 
     def unlock(self, connection: Any, key: int) -> None:
         """Nothing was taken."""
-
-    def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]:
-        return run_plan(connection, plan.lock_runs(PIPELINE_SQL, ids))
-
-    def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced:
-        return run_plan(connection, plan.advance_runs(PIPELINE_SQL, ids))
-
-    def start_run(self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any) -> Advanced:
-        return run_plan(connection, plan.start_run(PIPELINE_SQL, run_id, spec, inputs))
 
     def lock_for_write(self, connection: Any) -> None:
         """A write takes SQLite's one write lock, even one that changes nothing."""
