@@ -17,7 +17,6 @@ import jsonschema
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS
 
-from jobline.core import safe_schema
 from jobline.core.jobtypes import JobType, Registry
 from jobline.core.jobtypes import registry as job_types
 from jobline.core.pipelines import (
@@ -121,6 +120,10 @@ class Pipeline:
     def validate_inputs(self, inputs: Any) -> None:
         """Raise :class:`PipelineInputsError` unless the inputs fit and the first steps start."""
         spec = self.check()
+        # jsonschema and RE2 load here, not with the module: the admin imports this package
+        # in every process, workers too, and they never check a run's inputs
+        from jobline.core import safe_schema
+
         validator = safe_schema.validator(self._inputs_schema)
         errors = [
             {

@@ -8,7 +8,7 @@ from typing import Any
 
 import dj_database_url
 
-from jobline.store.pg_link import TCP_OPTIONS
+from jobline.store.pg_options import TCP_OPTIONS
 
 SQLITE_INIT = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
 

@@ -32,7 +32,8 @@ from jobline.core.values import (
     batched,
 )
 from jobline.store import postgres_flow as flow
-from jobline.store.pg_link import TCP_OPTIONS, Link
+from jobline.store.pg_link import Link
+from jobline.store.pg_options import TCP_OPTIONS
 from jobline.store.port import CONTROL, JOBS, QueueRulesCache, SqlPipelines, arun_plan
 from jobline.store.reconnect import Backoff
 
