@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,11 +25,19 @@ MARKERS = {
 }
 
 
+#: Sphinx roles in docstrings (``:class:`Limit` ``), which mkdocstrings leaves as text.
+SPHINX_ROLE = re.compile(r":(?:class|func|meth|attr|mod|data|exc|obj):(<code>)")
+
+
 def on_page_markdown(markdown: str, **_: Any) -> str:
     for marker, render in MARKERS.items():
         if marker in markdown:
             markdown = markdown.replace(marker, render())
     return markdown
+
+
+def on_page_content(html: str, **_: Any) -> str:
+    return SPHINX_ROLE.sub(r"\1", html)
 
 
 # -- the command line ---------------------------------------------------------------------
@@ -72,7 +81,8 @@ def cli_markdown() -> str:
     out = []
     for name, help_text, parser in commands():
         usage = " ".join(parser.format_usage().split()).removeprefix("usage: ")
-        out += [f"## `{name}`", "", _cell(help_text).replace("\\|", "|") + ".", ""]
+        summary = " ".join(help_text.split())
+        out += [f"## `{name}`", "", summary[:1].upper() + summary[1:] + ".", ""]
         out += ["```text", usage, "```", ""]
         rows = list(_option_rows(parser))
         if rows and not parser.add_help:
@@ -144,8 +154,8 @@ def _operation(path: str, method: str, op: dict[str, Any]) -> list[str]:
         for code, r in sorted(op.get("responses", {}).items())
     ]
     out += ["Answers: " + "; ".join(answers) + ".", ""]
-    if not op.get("security", True):
-        out += ["No authentication needed.", ""]
+    if not op.get("security"):
+        out += ["Public: no token or session needed.", ""]
     return out
 
 

@@ -1,6 +1,6 @@
 """``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times,
 limits' use and waiting jobs, and what may be stuck (``jobline.services.stuck``; example
-alert rules in ``docs/operations.md``).
+alert rules in ``docs/how-to/monitoring.md``).
 
 Latency histograms come from the live workers' heartbeats, so every process of a
 deployment is covered by scraping any web process.

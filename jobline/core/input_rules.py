@@ -14,7 +14,7 @@ from typing import Any
 
 import pydantic_core
 
-#: Queue names: letters, digits and ``_ . : -``, up to 100 characters (README: "Queues").
+#: Queue names: letters, digits and ``_ . : -``, up to 100 characters (docs/how-to/jobs.md).
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,99}$")
 
 MAX_DELAY = 100 * 365 * 86_400  #: seconds; beyond a century is a mistake, not a plan

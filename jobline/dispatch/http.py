@@ -225,7 +225,9 @@ class HttpResponse:
 
 
 class Http(Job):
-    """Call a URL; succeed on an expected status, otherwise retry or fail (see README)."""
+    """Call a URL; succeed on an expected status, otherwise retry or fail.
+
+    Inputs, outputs and rules: docs/how-to/http-and-kafka.md."""
 
     name = "http"
     user_triggered = True

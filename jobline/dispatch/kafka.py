@@ -65,7 +65,9 @@ class KafkaDelivery:
 
 
 class Kafka(Job):
-    """Publish a job message to a Kafka topic, keyed by the job id (see README)."""
+    """Publish a job message to a Kafka topic, keyed by the job id.
+
+    The message and its guarantees: docs/how-to/http-and-kafka.md."""
 
     name = "kafka"
     user_triggered = True

@@ -1,6 +1,6 @@
 """Django settings for jobline as a service (``jobline up`` and the role commands).
 
-Everything comes from the environment or ``.env``; see the README's settings table.
+Everything comes from the environment or ``.env``; see docs/reference/settings.md.
 """
 
 from __future__ import annotations
@@ -103,16 +103,16 @@ JOBLINE_RETENTION_SCHEDULE_RUNS = env.number("JOBLINE_RETENTION_SCHEDULE_RUNS", 
 JOBLINE_PRUNE_INTERVAL = env.number("JOBLINE_PRUNE_INTERVAL", 600.0)
 JOBLINE_PRUNE_BATCH = int(env.number("JOBLINE_PRUNE_BATCH", 2000, int))
 
-# The REST API (README: "API").
+# The REST API (docs/reference/rest-api.md).
 JOBLINE_API_PUBLIC_READ = env.flag("JOBLINE_API_PUBLIC_READ", False)
 JOBLINE_API_MAX_BODY_BYTES = int(env.number("JOBLINE_API_MAX_BODY_BYTES", 1_048_576, int))
 JOBLINE_API_MAX_INPUTS_BYTES = int(env.number("JOBLINE_API_MAX_INPUTS_BYTES", 262_144, int))
 
-# Sign-in throttling (README: "Settings"): per user name and per address.
+# Sign-in throttling (docs/reference/settings.md): per user name and per address.
 JOBLINE_LOGIN_FAILURE_LIMIT = int(env.number("JOBLINE_LOGIN_FAILURE_LIMIT", 5, int))
 JOBLINE_LOGIN_LOCKOUT_SECONDS = int(env.number("JOBLINE_LOGIN_LOCKOUT_SECONDS", 300, int))
 
-# The http and kafka job types (README: "Calling other services").
+# The http and kafka job types (docs/how-to/http-and-kafka.md).
 JOBLINE_HTTP_ALLOWED_NETWORKS = env.text("JOBLINE_HTTP_ALLOWED_NETWORKS")
 JOBLINE_HTTP_SIGNING_SECRETS = env.text("JOBLINE_HTTP_SIGNING_SECRETS")
 JOBLINE_KAFKA_ENABLED = env.flag("KAFKA_ENABLED", False)
