@@ -90,7 +90,7 @@ def cli_markdown() -> str:
         if rows:
             out += ["| argument | default | meaning |", "|---|---|---|", *rows, ""]
         else:
-            out += [f"Arguments are Django's own: `{name} --help` lists them.", ""]
+            out += ["Arguments after the command go to Django's own command unchanged.", ""]
     return "\n".join(out)
 
 

@@ -44,6 +44,7 @@ def _worker_args(p: argparse.ArgumentParser) -> None:
 
 
 DATA_DIR_HELP = "folder for the SQLite database (JOBLINE_DATA_DIR)"
+HOST_HELP = "address to listen on (0.0.0.0: every interface)"
 DESCRIPTION = """\
 jobline: a job queue and scheduler. `up` runs everything in one process (web UI, API,
 admin, scheduler, worker); `web`, `worker` and `scheduler` run one role each. Settings come
@@ -71,14 +72,14 @@ def build_parser(prog: str = "jobline") -> argparse.ArgumentParser:
     up = sub.add_parser(
         "up", help="migrate, create the first admin, serve web + API + scheduler + worker"
     )
-    up.add_argument("--host", default="127.0.0.1")
-    up.add_argument("--port", type=int, default=8000)
+    up.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    up.add_argument("--port", type=int, default=8000, help="port to serve on")
     up.add_argument("--no-worker", action="store_true", help="no worker, no scheduler")
-    up.add_argument("--concurrency", "-c", type=int)
+    up.add_argument("--concurrency", "-c", type=int, help="the worker's (WORKER_CONCURRENCY)")
 
     web = sub.add_parser("web", help="serve the web UI, API and admin (no worker)")
-    web.add_argument("--host", default="127.0.0.1")
-    web.add_argument("--port", type=int, default=8000)
+    web.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    web.add_argument("--port", type=int, default=8000, help="port to serve on")
 
     worker = sub.add_parser("worker", help="run jobs")
     _worker_args(worker)
@@ -96,12 +97,12 @@ def build_parser(prog: str = "jobline") -> argparse.ArgumentParser:
     prune.add_argument("--dry-run", action="store_true", help="only count what would go")
 
     enqueue = sub.add_parser("enqueue", help="enqueue one job and print its id")
-    enqueue.add_argument("type")
+    enqueue.add_argument("type", help="the job type's name (noop, sleep, http, myapp.jobs.f)")
     enqueue.add_argument("--inputs", default="{}", help="inputs as a JSON object")
-    enqueue.add_argument("--queue")
-    enqueue.add_argument("--priority", type=int)
+    enqueue.add_argument("--queue", help="default: the job type's")
+    enqueue.add_argument("--priority", type=int, help="higher runs first")
     enqueue.add_argument("--delay", type=float, help="seconds to wait before it may run")
-    enqueue.add_argument("--idempotency-key")
+    enqueue.add_argument("--idempotency-key", help="a second enqueue with it returns the first job")
 
     queue = sub.add_parser(
         "queue", help="show a queue; pause or resume it, set its fleet-wide limit and rate"
@@ -127,7 +128,7 @@ def build_parser(prog: str = "jobline") -> argparse.ArgumentParser:
     token_create = token_actions.add_parser(
         "create", help="create a token and print it, alone on the last line"
     )
-    token_create.add_argument("name")
+    token_create.add_argument("name", help="a name to know (and revoke) it by")
     token_create.add_argument("--read-only", action="store_true", help="it may only read")
     token_actions.add_parser("revoke", help="delete a token").add_argument("name")
 
