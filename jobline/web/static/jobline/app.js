@@ -295,9 +295,8 @@
       const pct = Math.round(ev.progress * 100);
       for (const bar of $$(`[data-progress="${ev.id}"]`)) {
         bar.classList.remove("hidden");
-        bar.setAttribute("aria-valuenow", String(pct));
+        bar.setAttribute("value", String(pct));
         bar.title = progressLabel(ev);
-        $(".bar", bar).style.width = `${pct}%`;
       }
       for (const text of $$(`[data-progress-text="${ev.id}"]`)) text.textContent = progressLabel(ev);
     }
