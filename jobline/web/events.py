@@ -14,8 +14,8 @@ A job finished and retried by hand shows as ``queued`` if it finished in the las
 while anyone is subscribed, looks the changed jobs up in one query per tick and fans the
 events out to every open stream. Events: ``created``, ``started``, ``queued`` (again:
 retried, or put back), ``succeeded``, ``failed``, ``cancelled``, ``terminated``; and
-``progress`` (its own SSE event name) when a running job's progress or log line count
-changed, which its worker writes at most every ``JOBLINE_PROGRESS_SECONDS``.
+``progress`` (its own SSE event name) when a running job's progress fraction or log line
+count changed, which its worker writes at most every ``JOBLINE_PROGRESS_SECONDS``.
 """
 
 from __future__ import annotations
@@ -54,8 +54,9 @@ LAG = timedelta(seconds=2)  #: completions may commit out of order by this much
 PING_SECONDS = 15.0  #: a comment line keeps proxies from closing an idle stream
 RECHECK_SECONDS = 5.0  #: how often a token's stream checks that the token still exists
 LINGER_SECONDS = 30.0  #: the hub keeps listening this long after its last stream closes
-#: What a running job reports, looked at each poll: a change is a ``progress`` event.
-REPORTED = ("id", "progress", "progress_message", "log_lines")
+#: What a running job reports, looked at each poll: a change is a ``progress`` event. Not the
+#: message: it may be long, and rarely changes without the fraction.
+REPORTED = ("id", "progress", "log_lines")
 FIELDS = (
     "id",
     "type",
