@@ -14,6 +14,11 @@ DEFAULTS: dict[str, Any] = {
     "JOBLINE_HEARTBEAT_SECONDS": 5.0,
     "JOBLINE_POLL_SECONDS": 1.0,  # longest idle wait without a wake-up (a lost notification)
     "JOBLINE_SHUTDOWN_GRACE_SECONDS": 30.0,  # time running jobs get on SIGTERM
+    # What running jobs report (jobline.current_job().progress, captured logs).
+    "JOBLINE_PROGRESS_SECONDS": 0.5,  # at most one progress write per job per this many seconds
+    "JOBLINE_JOB_LOG_MAX_LINES": 1000,  # log lines kept per job attempt: the tail
+    "JOBLINE_JOB_LOG_MAX_BYTES": 262144,  # bytes of log text kept per job attempt: the tail
+    "JOBLINE_CAPTURE_PRINTS": False,  # jobs' print() output goes to their logs too
     # Retention (jobline.services.retention): days finished rows are kept; 0 keeps them forever.
     "JOBLINE_RETENTION_SUCCEEDED": 7.0,  # succeeded jobs and pipeline runs
     "JOBLINE_RETENTION_FAILED": 30.0,

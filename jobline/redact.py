@@ -6,6 +6,8 @@ Three rules, one module. Fields the job type's schema marks secret (``SecretStr`
 and of any type, are masked: strings show only their last 4 characters, anything else is
 hidden. The password of a URL (``https://user:password@host``) is masked wherever it
 appears: in inputs, outputs, errors and logs (:func:`masked_text`, :class:`SecretsFilter`).
+The lines a job logs are masked further: values after secret-looking keys in the text
+(:func:`masked_log_text`).
 The stored inputs keep the real values: executors and jobs need them.
 
 Forms (web UI, admin) and the API show stored inputs masked, so what comes back on save may
@@ -30,6 +32,12 @@ SECRET_NAME = re.compile(
     r"key|secret|password|passwd|token|credential|authori[sz]ation|cookie", re.IGNORECASE
 )
 HIDDEN = "••••••"
+# In free text (a job's log lines): ``api_key=...``, ``"password": "..."``,
+# ``Authorization: Bearer ...``: the value after a secret-looking key.
+SECRET_PAIR = re.compile(
+    rf"(?i)(?P<key>[\w.-]*(?:{SECRET_NAME.pattern})[\w.-]*[\"']?\s*[=:]\s*[\"']?)"
+    r"(?P<scheme>(?:bearer|basic|token)\s+)?(?P<value>[^\s\"',;&]+)"
+)
 # scheme://user:password@ -> the password; the user name stays readable.
 URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/?#\s:@]*:)[^/?#\s@]*@")
 
@@ -42,6 +50,14 @@ def mask(secret: str) -> str:
 def masked_text(text: str) -> str:
     """``text`` with the password of every URL in it masked."""
     return URL_PASSWORD.sub(r"\1****@", text)
+
+
+def masked_log_text(text: str) -> str:
+    """A line of free text as a job's log shows it: URL passwords masked, and values after
+    secret-looking keys (``token=...``, ``password: ...``)."""
+    return SECRET_PAIR.sub(
+        lambda m: m["key"] + (m["scheme"] or "") + mask(m["value"]), masked_text(text)
+    )
 
 
 def _secret(value: Any) -> Any:

@@ -107,11 +107,13 @@ def service_env(tmp_path: Path):
 
 
 def jobline_process(env: dict[str, str], *args: str, **kwargs) -> subprocess.Popen[str]:
+    """``jobline ARGS``; its output is read by ``stop_process``, unless ``stdout`` (a file)
+    takes it: a process that logs more than a pipe holds (64 KiB) would block on a pipe."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
     return subprocess.Popen(
         [sys.executable, "-m", "jobline.cli.main", *args],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         **kwargs,
@@ -129,7 +131,8 @@ def wait_until(predicate, timeout: float = 30.0, what: str = "condition"):
 
 
 def stop_process(proc: subprocess.Popen[str], timeout: float = 30) -> str:
-    """Stop a ``jobline_process`` (SIGTERM, then SIGKILL after ``timeout``): its output."""
+    """Stop a ``jobline_process`` (SIGTERM, then SIGKILL after ``timeout``): its output (None
+    if it went to a file)."""
     proc.terminate()
     try:
         return proc.communicate(timeout=timeout)[0]

@@ -36,7 +36,9 @@ EVENTS: dict[str, Any] = {
         "summary": "Live job events",
         "description": (
             "Server-sent events: `event: job` with `{id, type, queue, status, event}` for each"
-            " change of a job; `ready` once listening (reload what you show), `resync` after"
+            " change of a job; `event: progress` with the same fields (`progress`,"
+            " `progress_message`, `log_lines` among them) when a running job reported progress"
+            " or logged lines; `ready` once listening (reload what you show), `resync` after"
             " the source reconnected and `overflow` when events were dropped (reload as well),"
             " `revoked` before the stream of a revoked token ends. Needs an ASGI server."
         ),

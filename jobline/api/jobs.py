@@ -1,4 +1,5 @@
-"""``/api/v1/jobs``: create, list (filters, cursor pages), get, cancel, retry, bulk, report."""
+"""``/api/v1/jobs``: create, list (filters, cursor pages), get, logs, cancel, retry, bulk,
+report."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from jobline.api.schemas import (
     Count,
     JobCreate,
     JobFilter,
+    JobLogOut,
+    JobLogQuery,
     JobOut,
     JobPage,
     JobQuery,
@@ -30,6 +33,7 @@ from jobline.exceptions import InputsError
 from jobline.models import Job
 from jobline.services import actions
 from jobline.services.enqueue import enqueue
+from jobline.services.job_logs import job_log
 
 router = Router(tags=["jobs"])
 
@@ -116,6 +120,17 @@ def retry_jobs(request: HttpRequest, selection: JobSelection):
 @router.get("/jobs/{job_id}", response=responses({200: JobOut}, 404, 422))
 def get_job_view(request: HttpRequest, job_id: int = JobId):
     return get_job(job_id)
+
+
+@router.get("/jobs/{job_id}/logs", response=responses({200: JobLogOut}, 404, 422))
+def get_job_logs(request: HttpRequest, query: Query[JobLogQuery], job_id: int = JobId):
+    """What the job logged through `logging` while it ran (and printed, with
+    `JOBLINE_CAPTURE_PRINTS`), secrets masked: one attempt's lines after line `after`.
+
+    An attempt's log is capped, the tail kept: `dropped` says how many first lines went.
+    To follow a running job, call again with `after=next_after` (the `progress` events of
+    `/api/v1/events` carry `log_lines`, the number of its newest line)."""
+    return job_log(get_job(job_id), attempt=query.attempt, after=query.after, limit=query.limit)
 
 
 @router.post("/jobs/{job_id}/cancel", response=responses({200: JobOut}, 404, 409, 422))

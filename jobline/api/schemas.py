@@ -128,6 +128,14 @@ class JobSummary(Schema):
         "the message, then what its executor reported; null for other jobs."
     )
     dispatch_outputs: Any = Field(description="The outputs its executor reported.")
+    progress: float | None = Field(
+        description="How far the running job says it is, from 0 to 1 "
+        "(`jobline.current_job().progress`); null if it never said."
+    )
+    progress_message: str = Field(description="What it said with its latest progress.")
+    log_lines: int = Field(
+        description="Lines its latest attempt logged (`GET /api/v1/jobs/{id}/logs`)."
+    )
 
     @staticmethod
     def resolve_inputs(job: Job) -> Any:
@@ -197,6 +205,45 @@ class JobSelection(JobFilter, Body):
         if not self.model_dump(exclude_unset=True):
             raise ValueError("give at least one criterion (e.g. status) or ids")
         return self
+
+
+class JobLogQuery(Schema):
+    attempt: int = Field(  # type: ignore[assignment]
+        None, ge=1, le=1_000_000, description="Which attempt (default: the latest that logged)."
+    )
+    after: int = Field(
+        0, ge=0, le=2**31 - 1, description="Only lines numbered above this (`next_after`)."
+    )
+    limit: int = Field(1000, ge=1, le=5000)
+
+
+class LogLineOut(Schema):
+    attempt: int
+    seq: int = Field(description="The line's number in its attempt, from 1.")
+    level: str = Field(description="`INFO`, `WARNING`, ...; `PRINT` for a captured print.")
+    time: datetime
+    text: str = Field(description="As logged, with secrets masked.")
+
+
+class LogLimits(Schema):
+    max_lines: int
+    max_bytes: int
+
+
+class JobLogOut(Schema):
+    job_id: int
+    status: JobStatusName
+    attempt: int | None = Field(description="The attempt of these lines; null if none logged.")
+    attempts: list[int] = Field(description="The attempts that logged lines.")
+    lines: list[LogLineOut]
+    dropped: int = Field(
+        description="Lines of this attempt dropped before the first one stored: an attempt's "
+        "log keeps its last `limits.max_lines` lines and `limits.max_bytes` bytes."
+    )
+    truncated: bool = Field(description="Whether any were dropped.")
+    next_after: int = Field(description="Pass as `after` for newer lines (follow a running job).")
+    more: bool = Field(description="More lines follow than `limit` allowed.")
+    limits: LogLimits
 
 
 class Count(Schema):

@@ -8,19 +8,28 @@ from __future__ import annotations
 
 import contextvars
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from jobline.core.flow import FlowRules, Limit, Rate, Unique
+from jobline.core.progress import checked_fraction
 from jobline.core.retry import DEFAULT_RETRY, RetryPolicy
 from jobline.core.schema import Schema
 from jobline.exceptions import JobDefinitionError, UnknownJobType
 
 
+class Reporter(Protocol):
+    """Where a running job's progress and captured log lines go (the worker running it)."""
+
+    def progress(self, job: JobContext, fraction: float, message: str) -> None: ...
+    def log(self, job: JobContext, level: str, text: str, created: float) -> None: ...
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobContext:
-    """What a running job may want to know about itself (``jobline.current_job()``)."""
+    """What a running job may want to know about itself (``jobline.current_job()``), and how
+    it tells how far it is (:meth:`progress`)."""
 
     id: int
     type: str
@@ -30,6 +39,19 @@ class JobContext:
     worker_id: str = ""  #: the jobline worker running this attempt
     created_at: datetime | None = None  #: when the job was enqueued (UTC)
     schedule: str | None = None  #: the name of the schedule that fired it, if one did
+    reporter: Reporter | None = field(default=None, repr=False, compare=False)
+
+    def progress(self, fraction: float, message: str = "") -> None:
+        """Record how far the job is: ``fraction`` from 0 to 1 and a short message.
+
+        Cheap enough for a tight loop: the worker writes at most one value per
+        ``JOBLINE_PROGRESS_SECONDS`` per job, always the latest, and the last one when the
+        attempt ends. Raises ``ValueError`` for a fraction outside [0, 1]."""
+        value = checked_fraction(fraction)
+        if self.reporter is not None:
+            self.reporter.progress(
+                self, value, message if isinstance(message, str) else str(message)
+            )
 
 
 _current: contextvars.ContextVar[JobContext] = contextvars.ContextVar("jobline_current_job")

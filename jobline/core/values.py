@@ -78,6 +78,72 @@ class Completion:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ProgressReport:
+    """A running job's latest progress (``jobline.current_job().progress``)."""
+
+    job_id: int
+    fraction: float  #: from 0 to 1
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogLine:
+    """A line a running job logged, numbered within its attempt from 1."""
+
+    job_id: int
+    attempt: int
+    seq: int
+    level: str  #: the logging level's name (``INFO``), ``PRINT`` for a captured print
+    text: str  #: already masked
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogTrim:
+    """An attempt's log went over its cap: its stored lines numbered below ``keep_from`` go."""
+
+    job_id: int
+    attempt: int
+    keep_from: int
+
+
+@dataclass(slots=True, kw_only=True)
+class Reports:
+    """What running jobs reported since the worker's last write of them, written in one go
+    (``Session.write_reports``): progress and log lines only apply while the job is still
+    running under that worker, except the lines, which belong to their attempt whatever."""
+
+    progress: list[ProgressReport] = field(default_factory=list)
+    lines: list[LogLine] = field(default_factory=list)
+    trims: list[LogTrim] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.progress or self.lines or self.trims)
+
+    def job_updates(self) -> list[tuple[int, float | None, str | None, int | None]]:
+        """Per job: ``(id, fraction, message, log_lines)`` for its row, None where nothing
+        new was reported (``log_lines``: the last line number of its latest attempt)."""
+        rows: dict[int, list[Any]] = {}
+        for p in self.progress:
+            rows[p.job_id] = [p.job_id, p.fraction, p.message, None]
+        last: dict[int, tuple[int, int]] = {}
+        for line in self.lines:
+            last[line.job_id] = max(last.get(line.job_id, (0, 0)), (line.attempt, line.seq))
+        for job_id, (_, seq) in last.items():
+            rows.setdefault(job_id, [job_id, None, None, None])[3] = seq
+        return [tuple(row) for row in rows.values()]  # type: ignore[misc]
+
+    def merged(self, newer: Reports) -> Reports:
+        """These reports followed by ``newer`` ones (a write that failed, then more)."""
+        latest = {p.job_id: p for p in [*self.progress, *newer.progress]}
+        return Reports(
+            progress=list(latest.values()),
+            lines=[*self.lines, *newer.lines],
+            trims=[*self.trims, *newer.trims],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class WorkerInfo:
     id: str
     hostname: str

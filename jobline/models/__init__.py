@@ -7,13 +7,14 @@ Models hold data and keep it consistent; what people and roles do with it lives 
 from __future__ import annotations
 
 from jobline.models.api import ApiToken, Template
-from jobline.models.jobs import Job, Queue, Worker
+from jobline.models.jobs import Job, JobLog, Queue, Worker
 from jobline.models.pipelines import PipelineDefinition, PipelineRun
 from jobline.models.schedules import Schedule, ScheduleRun
 
 __all__ = [
     "ApiToken",
     "Job",
+    "JobLog",
     "PipelineDefinition",
     "PipelineRun",
     "Queue",

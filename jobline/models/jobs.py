@@ -74,6 +74,12 @@ class Job(models.Model):
     rate_n = models.IntegerField(null=True, blank=True, help_text="At most this many starts...")
     rate_per = models.FloatField(null=True, blank=True, help_text="...per this many seconds.")
     unique_key = models.TextField(null=True, blank=True)
+    # What the running job reported (jobline.current_job().progress), written by its worker
+    # at most once per JOBLINE_PROGRESS_SECONDS; and how many lines its latest attempt logged
+    # (the log itself is in JobLog).
+    progress = models.FloatField(null=True, blank=True, help_text="From 0 to 1.")
+    progress_message = models.TextField(blank=True, default="", db_default="")
+    log_lines = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         indexes = [
@@ -159,6 +165,34 @@ class Job(models.Model):
         if self.status == JobStatus.SUCCEEDED and self.dispatch in ("delivered", "running"):
             return self.dispatch
         return self.status
+
+
+class JobLog(models.Model):
+    """A line a job logged while it ran, numbered within its attempt (``seq`` from 1).
+
+    Capped per attempt, the tail kept: the lines before the first stored one were dropped.
+    No foreign key constraint: a worker may still be writing lines of a job a person just
+    deleted; the pruner deletes lines with their jobs, the ORM cascades.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    job = models.ForeignKey(
+        Job, on_delete=models.CASCADE, db_constraint=False, related_name="logs", db_index=False
+    )
+    attempt = models.PositiveIntegerField()
+    seq = models.PositiveIntegerField()
+    level = models.CharField(max_length=10)
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # Reads, follows and trims go by job, attempt and line number.
+            models.UniqueConstraint(fields=["job", "attempt", "seq"], name="jobline_joblog_line")
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} attempt {self.attempt} line {self.seq}"
 
 
 class Queue(models.Model):

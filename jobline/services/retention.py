@@ -5,7 +5,8 @@ forever). ``prune()`` removes what is past it in small batches, one transaction 
 workers and the UI only ever wait for one short batch. Each batch picks its rows through an
 index (finished jobs by ``finished_at``, runs by status and id, history by id) and the
 ``DELETE`` checks their state again, so a job retried meanwhile is never removed. Step jobs
-of pipelines go with their run, never alone (a running run counts its steps' jobs).
+of pipelines go with their run, never alone (a running run counts its steps' jobs). Jobs'
+captured log lines go with them.
 
 One pruner at a time across the fleet: the store's advisory lock, taken without waiting
 (a second pruner skips its pass; SQLite has a single writer anyway).
@@ -115,8 +116,10 @@ def _marks(ids: list[int]) -> str:
 
 
 def _forget_jobs(cursor, ids: list[int]) -> None:
-    """Clear references to removed jobs (foreign keys are checked at commit)."""
+    """Clear references to removed jobs (foreign keys are checked at commit) and remove their
+    log lines (``jobline_joblog`` has no constraint that would)."""
     if ids:
+        cursor.execute(f"DELETE FROM jobline_joblog WHERE job_id IN ({_marks(ids)})", ids)
         cursor.execute(
             f"UPDATE jobline_schedulerun SET job_id = NULL WHERE job_id IN ({_marks(ids)})", ids
         )

@@ -32,7 +32,9 @@ from jobline.core.values import (
     ClaimFilter,
     Completion,
     HeartbeatReply,
+    LogLine,
     NewJob,
+    Reports,
     ScheduleOutlook,
     WorkerInfo,
 )
@@ -70,6 +72,9 @@ class MemoryJob:
     cancel_requested: bool = False
     dispatch: str = ""
     flow: FlowKeys | None = None
+    progress: float | None = None
+    progress_message: str = ""
+    log_lines: int = 0
 
 
 @dataclass(slots=True)
@@ -96,6 +101,7 @@ class MemoryStore:
         self.paused: set[str] = set()
         self.locks: set[int] = set()  #: maintenance locks held (``try_lock``)
         self.queue_rules: dict[str, QueueRules] = {}
+        self.log_lines: dict[tuple[int, int, int], LogLine] = {}  #: by job, attempt, line
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: weakref.WeakSet[MemoryListener] = weakref.WeakSet()
@@ -104,6 +110,10 @@ class MemoryStore:
 
     def job(self, job_id: int) -> MemoryJob:
         return self.jobs[job_id]
+
+    def logs(self, job_id: int) -> list[LogLine]:
+        """A job's stored log lines, by attempt and line number."""
+        return [self.log_lines[k] for k in sorted(k for k in self.log_lines if k[0] == job_id)]
 
     def count(self, status: JobStatus | str | None = None, *, type: str | None = None) -> int:
         with self._lock:
@@ -485,6 +495,24 @@ class MemorySession:
                     job.finished_at = now
         if any(c.flow for c in done):  # limits' slots are free: waiting workers look again
             store.notify(None, JOBS)
+
+    async def write_reports(self, worker_id: str, reports: Reports) -> None:
+        store = self.store
+        with store._lock:
+            for line in reports.lines:
+                store.log_lines.setdefault((line.job_id, line.attempt, line.seq), line)
+            for trim in reports.trims:
+                for key in [k for k in store.log_lines if k[:2] == (trim.job_id, trim.attempt)]:
+                    if key[2] < trim.keep_from:
+                        del store.log_lines[key]
+            for job_id, fraction, message, lines in reports.job_updates():
+                job = store.jobs.get(job_id)
+                if job is None or job.worker_id != worker_id or job.status is not JobStatus.RUNNING:
+                    continue
+                if fraction is not None:
+                    job.progress, job.progress_message = fraction, message or ""
+                if lines is not None:
+                    job.log_lines = lines
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         store = self.store

@@ -30,6 +30,7 @@ from jobline.core.values import (
     Completion,
     HeartbeatReply,
     NewJob,
+    Reports,
     ScheduleOutlook,
     WorkerInfo,
 )
@@ -63,6 +64,13 @@ class Session(Protocol):
     async def deregister_worker(self, worker_id: str) -> None: ...
     async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]: ...
     async def complete(self, worker_id: str, done: list[Completion]) -> None: ...
+    async def write_reports(self, worker_id: str, reports: Reports) -> None:
+        """Running jobs' progress and captured log lines, in one transaction: progress and
+        line counts land on jobs still running under ``worker_id``; lines are stored by job,
+        attempt and line number (one already there stays as it is); trims drop an attempt's
+        lines below a number (its log went over the cap, the tail is kept)."""
+        ...
+
     async def put_back(self, worker_id: str, ids: list[int]) -> None: ...
     async def running(self, worker_id: str) -> list[int]:
         """The jobs the database has running under ``worker_id`` (after an outage, a claim

@@ -27,6 +27,7 @@ from jobline.core.values import (
     Completion,
     HeartbeatReply,
     NewJob,
+    Reports,
     ScheduleOutlook,
     WorkerInfo,
     batched,
@@ -111,6 +112,27 @@ WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
 COMPLETE_RETURNING = COMPLETE + "RETURNING j.status, j.pipeline_run_id"
 # For a batch that frees limits' slots: the workers waiting for them look again at commit.
 COMPLETE_NOTIFY = f"WITH done AS ({COMPLETE} RETURNING 1) SELECT pg_notify('{JOBS}', '')"
+
+# Reports of running jobs (jobline.core.values.Reports): only while this worker runs them.
+REPORT_PROGRESS = """
+UPDATE jobline_job j
+SET progress = COALESCE(u.fraction, j.progress),
+    progress_message = COALESCE(u.message, j.progress_message),
+    log_lines = COALESCE(u.lines, j.log_lines)
+FROM unnest(%s::bigint[], %s::float8[], %s::text[], %s::int[]) AS u(id, fraction, message, lines)
+WHERE j.id = u.id AND j.worker_id = %s AND j.status = 'running'
+"""
+INSERT_LOG_LINES = """
+INSERT INTO jobline_joblog (job_id, attempt, seq, level, text, created_at)
+SELECT * FROM unnest(%s::bigint[], %s::int[], %s::int[], %s::text[], %s::text[],
+    %s::timestamptz[])
+ON CONFLICT DO NOTHING
+"""
+TRIM_LOG = """
+DELETE FROM jobline_joblog l
+USING unnest(%s::bigint[], %s::int[], %s::int[]) AS t(job_id, attempt, keep_from)
+WHERE l.job_id = t.job_id AND l.attempt = t.attempt AND l.seq < t.keep_from
+"""
 
 PUT_BACK = """
 UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL,
@@ -467,6 +489,41 @@ class PostgresSession:
             await arun_plan(conn, steps)
             if frees:
                 await conn.execute(f"SELECT pg_notify('{JOBS}', '')")
+
+        await self._transaction(work)
+
+    async def write_reports(self, worker_id: str, reports: Reports) -> None:
+        updates = reports.job_updates()
+        lines = reports.lines
+        trims = reports.trims
+
+        async def work(conn: psycopg.AsyncConnection[Any]) -> None:
+            if lines:
+                await conn.execute(
+                    INSERT_LOG_LINES,
+                    (
+                        [r.job_id for r in lines],
+                        [r.attempt for r in lines],
+                        [r.seq for r in lines],
+                        [r.level for r in lines],
+                        [r.text for r in lines],
+                        [r.created for r in lines],
+                    ),
+                    prepare=True,
+                )
+            if trims:
+                await conn.execute(
+                    TRIM_LOG,
+                    (
+                        [t.job_id for t in trims],
+                        [t.attempt for t in trims],
+                        [t.keep_from for t in trims],
+                    ),
+                    prepare=True,
+                )
+            if updates:
+                columns = [list(column) for column in zip(*updates, strict=True)]
+                await conn.execute(REPORT_PROGRESS, (*columns, worker_id), prepare=True)
 
         await self._transaction(work)
 

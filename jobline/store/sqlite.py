@@ -26,6 +26,7 @@ from jobline.core.values import (
     Completion,
     HeartbeatReply,
     NewJob,
+    Reports,
     ScheduleOutlook,
     WorkerInfo,
     batched,
@@ -88,6 +89,19 @@ WHERE id = :id AND worker_id = :worker AND status = 'running'
 """
 # For pipeline steps: whether the completion applied, to advance their runs.
 COMPLETE_RETURNING = COMPLETE + "RETURNING status, pipeline_run_id"
+
+# Reports of running jobs (jobline.core.values.Reports): only while this worker runs them.
+REPORT_PROGRESS = """
+UPDATE jobline_job
+SET progress = COALESCE(?2, progress), progress_message = COALESCE(?3, progress_message),
+    log_lines = COALESCE(?4, log_lines)
+WHERE id = ?1 AND worker_id = ?5 AND status = 'running'
+"""
+INSERT_LOG_LINE = """
+INSERT INTO jobline_joblog (job_id, attempt, seq, level, text, created_at)
+VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+TRIM_LOG = "DELETE FROM jobline_joblog WHERE job_id = ? AND attempt = ? AND seq < ?"
 
 PUT_BACK = """
 UPDATE jobline_job SET status = 'queued', attempts = attempts - 1, worker_id = NULL, run_at = ?
@@ -411,6 +425,27 @@ class SqliteSession:
 
         if await self._run(complete) or frees:
             self._data_version = -1  # our own commit does not change data_version: wake up
+
+    async def write_reports(self, worker_id: str, reports: Reports) -> None:
+        jobs = [(*row, worker_id) for row in reports.job_updates()]
+        lines = [
+            (r.job_id, r.attempt, r.seq, r.level, r.text, utc_text(r.created))
+            for r in reports.lines
+        ]
+        trims = [(t.job_id, t.attempt, t.keep_from) for t in reports.trims]
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(INSERT_LOG_LINE, lines)
+                db.executemany(TRIM_LOG, trims)
+                db.executemany(REPORT_PROGRESS, jobs)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await self._run(write)
 
     async def put_back(self, worker_id: str, ids: list[int]) -> None:
         now = utc_text(_now())

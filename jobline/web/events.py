@@ -13,7 +13,9 @@ A job finished and retried by hand shows as ``queued`` if it finished in the las
 ``LAG``, else when it starts again. One :class:`Hub` per process (and event loop) polls
 while anyone is subscribed, looks the changed jobs up in one query per tick and fans the
 events out to every open stream. Events: ``created``, ``started``, ``queued`` (again:
-retried, or put back), ``succeeded``, ``failed``, ``cancelled``, ``terminated``.
+retried, or put back), ``succeeded``, ``failed``, ``cancelled``, ``terminated``; and
+``progress`` (its own SSE event name) when a running job's progress fraction or log line
+count changed, which its worker writes at most every ``JOBLINE_PROGRESS_SECONDS``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,9 @@ LAG = timedelta(seconds=2)  #: completions may commit out of order by this much
 PING_SECONDS = 15.0  #: a comment line keeps proxies from closing an idle stream
 RECHECK_SECONDS = 5.0  #: how often a token's stream checks that the token still exists
 LINGER_SECONDS = 30.0  #: the hub keeps listening this long after its last stream closes
+#: What a running job reports, looked at each poll: a change is a ``progress`` event. Not the
+#: message: it may be long, and rarely changes without the fraction.
+REPORTED = ("id", "progress", "log_lines")
 FIELDS = (
     "id",
     "type",
@@ -67,6 +72,9 @@ FIELDS = (
     "dispatch",  # a kafka job's executor side: delivered, running, succeeded, failed
     "schedule",  # ids of what made the job, when something did
     "pipeline_run",
+    "progress",  # what the running job reported (jobline.current_job().progress)
+    "progress_message",
+    "log_lines",  # the newest line number of its latest attempt's log
 )
 
 
@@ -158,6 +166,7 @@ class _Poll:
         self.alias = alias
         self.max_id = 0
         self.running: set[int] = set()
+        self.reported: dict[int, tuple[Any, ...]] = {}  #: running id -> progress, line count
         self.finished: dict[int, datetime] = {}  #: recently finished id -> finished_at
         self.since: datetime | None = None
         self.flooded = False  #: more finished since the last look than a tick reports
@@ -168,10 +177,15 @@ class _Poll:
     def prime(self) -> None:
         """Start from the current state: what exists now is not news."""
         self.max_id = self._jobs().order_by("-id").values_list("id", flat=True).first() or 0
-        self.running = set(self._jobs().filter(status="running").values_list("id", flat=True))
+        self.reported = self._running()
+        self.running = set(self.reported)
         finished = self._jobs().filter(finished_at__isnull=False).order_by("-finished_at")
         self.since = finished.values_list("finished_at", flat=True).first()
         self._finished([])
+
+    def _running(self) -> dict[int, tuple[Any, ...]]:
+        rows = self._jobs().filter(status="running")
+        return {r[0]: r[1:] for r in rows.values_list(*REPORTED)}
 
     def _finished(self, out: list[Change]) -> None:
         """Jobs finished since the last look (minus the lag), each reported once.
@@ -207,8 +221,15 @@ class _Poll:
         if len(new) > MAX_PER_TICK:  # a bulk insert: the hub reports an overflow anyway
             new.append(newer.order_by("-id").values_list("id", flat=True).first())
         self.max_id = max(new, default=self.max_id)
-        running = set(self._jobs().filter(status="running").values_list("id", flat=True))
+        reported = self._running()
+        running = set(reported)
         out += [Change(job_id, "running") for job_id in sorted(running - self.running)]
+        out += [
+            Change(job_id, "progress")
+            for job_id in sorted(running & self.running)
+            if reported[job_id] != self.reported.get(job_id)
+        ]
+        self.reported = reported
         before = len(out)
         # (Retries are looked for among the few jobs that finished a moment ago.)
         recent = set(self.finished) if len(self.finished) <= MAX_PER_TICK else set()
@@ -313,7 +334,8 @@ class Hub:
         for change in changes:
             if (row := rows.get(change.id)) is not None:  # deleted since: nothing to say
                 event = event_for(change, row)
-                self._broadcast(sse("job", event), event)
+                name = "progress" if change.status == "progress" else "job"
+                self._broadcast(sse(name, event), event)
 
     def _rows(self, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
         jobs = Job.objects.using(self.alias).filter(id__in=list(ids)).values(*FIELDS)
@@ -372,7 +394,8 @@ def _ints(values: list[str]) -> frozenset[int]:
 async def events(request: HttpRequest) -> HttpResponse:
     """``GET /api/v1/events``: job events as server-sent events (``event: job``).
 
-    Optional filters, each repeatable: ``job`` (id), ``type``, ``queue``. Other events:
+    Optional filters, each repeatable: ``job`` (id), ``type``, ``queue``. ``event: progress``
+    when a running job's progress or log line count changed (the same fields). Other events:
     ``ready`` once listening (reload what you show: changes before it were not seen),
     ``resync`` after the source reconnected and ``overflow`` when events were dropped
     (reload as well); ``revoked`` just before a revoked token's stream ends. Described in

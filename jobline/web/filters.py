@@ -58,6 +58,12 @@ def minus(end: datetime | None, start: datetime | None) -> timedelta | None:
 
 
 @register.filter
+def percent(fraction: float | None) -> int:
+    """A job's progress (0 to 1) as a whole percentage, for bars and labels."""
+    return round((fraction or 0.0) * 100)
+
+
+@register.filter
 def iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from jobline.core.jobtypes import JobContext, JobType, _current
+from jobline.core.jobtypes import JobContext, JobType, Reporter, _current
 from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
 from jobline.core.values import ClaimedJob, Completion
@@ -32,6 +32,7 @@ async def run_attempt(
     threads: Executor,
     sync_call: SyncCall = plain_sync_call,
     worker_id: str = "",
+    reporter: Reporter | None = None,
 ) -> Completion:
     """Run the job once. Raises ``CancelledError`` when the worker cancels it."""
     token = _current.set(
@@ -44,6 +45,7 @@ async def run_attempt(
             worker_id=worker_id,
             created_at=job.created_at,
             schedule=job.schedule,
+            reporter=reporter,
         )
     )
     try:

@@ -12,6 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, close_old_connections
 
 from jobline import conf
 from jobline.services import database
+from jobline.worker.reports import ReportLimits
 from jobline.worker.worker import Worker, WorkerOptions
 
 log = logging.getLogger("jobline.worker")
@@ -35,6 +36,12 @@ def options_from_settings(**overrides: Any) -> WorkerOptions:
         "heartbeat": conf.get("JOBLINE_HEARTBEAT_SECONDS"),
         "poll": conf.get("JOBLINE_POLL_SECONDS"),
         "grace": conf.get("JOBLINE_SHUTDOWN_GRACE_SECONDS"),
+        "reports": ReportLimits(
+            interval=float(conf.get("JOBLINE_PROGRESS_SECONDS")),
+            max_lines=int(conf.get("JOBLINE_JOB_LOG_MAX_LINES")),
+            max_bytes=int(conf.get("JOBLINE_JOB_LOG_MAX_BYTES")),
+        ),
+        "capture_prints": bool(conf.get("JOBLINE_CAPTURE_PRINTS")),
     }
     values.update({k: v for k, v in overrides.items() if v is not None})
     return WorkerOptions(**values)

@@ -19,15 +19,16 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from jobline.core.jobtypes import Registry, registry
 from jobline.core.states import JobStatus, Outcome
 from jobline.core.values import ClaimedJob, ClaimFilter, Completion, WorkerInfo
 from jobline.store import Session
 from jobline.store.reconnect import Backoff
-from jobline.worker import resources
+from jobline.worker import capture, resources
 from jobline.worker.executor import SyncCall, failed, plain_sync_call, run_attempt
+from jobline.worker.reports import JobReports, ReportLimits
 from jobline.worker.stats import WorkerStats
 
 log = logging.getLogger("jobline.worker")
@@ -53,6 +54,8 @@ class WorkerOptions:
     max_jobs: int | None = None  #: stop after this many jobs (tests, benchmarks)
     run_for: float | None = None  #: stop after this many seconds
     until_idle: bool = False  #: stop once nothing is due and nothing runs (tests)
+    reports: ReportLimits = field(default_factory=ReportLimits)  #: progress throttle, log caps
+    capture_prints: bool = False  #: jobs' prints go to their logs too
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -77,6 +80,7 @@ class Worker:
         self.id = uuid.uuid4().hex
         self.stats = WorkerStats()
         self.resources = resources.Resources()  #: shared by its jobs (HTTP client, producer)
+        self.reports = JobReports(options.reports)  #: its jobs' progress and log lines
         self.processed = 0
         self._claimed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -151,6 +155,8 @@ class Worker:
             self.options.concurrency,
         )
         shared = resources.current.set(self.resources)  # seen by every job task made below
+        self.reports.bind(asyncio.get_running_loop(), self._flush_wanted.set)
+        capture.start(prints=self.options.capture_prints)
         flusher = asyncio.create_task(self._flush_loop(), name="jobline-flush")
         heart = asyncio.create_task(self._heartbeat_loop(), name="jobline-heartbeat")
         fence = asyncio.create_task(self._fence_loop(), name="jobline-fence")
@@ -169,6 +175,7 @@ class Worker:
             await asyncio.gather(heart, fence, flusher, return_exceptions=True)
             await self.resources.aclose()
             resources.current.reset(shared)
+            capture.stop(prints=self.options.capture_prints)
             with contextlib.suppress(Exception):
                 await self.store.deregister_worker(self.id)
             await self.store.close()
@@ -278,7 +285,12 @@ class Worker:
         job_type = self.types.get(job.type)
         try:
             done = await run_attempt(
-                job, job_type, threads=self._threads, sync_call=self.sync_call, worker_id=self.id
+                job,
+                job_type,
+                threads=self._threads,
+                sync_call=self.sync_call,
+                worker_id=self.id,
+                reporter=self.reports,
             )
         except asyncio.CancelledError:
             if job.id in self._abandoned:
@@ -291,6 +303,7 @@ class Worker:
             self._running.pop(job.id, None)
             self._terminating.discard(job.id)
             self._capacity.set()
+            self.reports.ended(job.id)  # its last progress and lines go before its completion
         self.stats.run.observe(time.perf_counter() - started)
         if job.flow:  # its completion frees a limit's slot: waiting workers look again
             done = dataclasses.replace(done, flow=True)
@@ -315,9 +328,16 @@ class Worker:
         await self._flush_all()
 
     async def _flush_all(self) -> None:
-        """Write every pending completion; on a database error keep them and try again."""
-        while self._pending:
+        """Write what running jobs reported and every pending completion; on a database error
+        keep them and try again."""
+        while self._pending or self.reports.due:
             batch, self._pending = self._pending, []
+            # Taken after the batch: the last reports of its jobs are in, written before it.
+            if self.reports.due and not await self._write_reports():
+                self._pending[:0] = batch
+                continue
+            if not batch:
+                continue
             self._flushing += len(batch)
             try:
                 await self.store.complete(self.id, batch)
@@ -335,6 +355,18 @@ class Worker:
             self.processed += len(batch)
             if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
                 self.stop()
+
+    async def _write_reports(self) -> bool:
+        reports = self.reports.take()
+        if not reports:
+            return True
+        try:
+            await self.store.write_reports(self.id, reports)
+        except Exception as exc:
+            self.reports.failed(reports)
+            await self._write_outage.fail(exc)
+            return False
+        return True
 
     # -- heartbeat, terminate, lease recovery ---------------------------------------------
 

@@ -82,8 +82,11 @@ def site(
         SECRET_KEY="tests-only",
     )
     port = free_port()
-    web = jobline_process(env, "web", "--port", str(port))
-    worker = jobline_process(env, "worker", "--concurrency", "20")
+    # Output goes to files (kept for a failing test's report): a pipe nobody reads while the
+    # tests run would fill up and block a chatty process.
+    logs = {name: (data / f"{name}.log").open("w") for name in ("web", "worker")}
+    web = jobline_process(env, "web", "--port", str(port), stdout=logs["web"])
+    worker = jobline_process(env, "worker", "--concurrency", "20", stdout=logs["worker"])
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90  # a busy 2-core machine starts Django slowly
@@ -93,13 +96,15 @@ def site(
                 break
             except httpx.HTTPError:
                 if web.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"jobline web did not start:\n{stop_process(web)}")
+                    stop_process(web)
+                    pytest.fail(f"jobline web did not start:\n{(data / 'web.log').read_text()}")
                 time.sleep(0.1)
         yield Site(alias, url)
     finally:
-        outputs = {"web": stop_process(web), "worker": stop_process(worker)}
-        for name, out in outputs.items():  # kept for a failing test's report
-            (data / f"{name}.log").write_text(out)
+        stop_process(web)
+        stop_process(worker)
+        for file in logs.values():
+            file.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -235,3 +236,57 @@ async def rated(n: int = 0) -> None:
 @jobline.job(name="unique_report", unique=jobline.Unique(300, key="report"))
 async def unique_report(report: int, by: int = 0) -> None:
     """One live job per report."""
+
+
+# Progress and captured logs (tests/unit/test_progress.py, tests/integration/test_job_logs.py,
+# tests/browser/test_job_logs.py).
+
+chatter = logging.getLogger("tests.example_app.chatty")
+chatter.setLevel(logging.INFO)  # as an app's LOGGING would: its INFO lines reach the capture
+
+
+def _line(i: int, lines: int) -> None:
+    chatter.info("line %d of %d", i, lines)
+    jobline.current_job().progress(i / lines, f"line {i} of {lines}")
+
+
+def _door(gate: str, phases: int, lines: int, i: int) -> Path | None:
+    """The file to wait for after line ``i`` (the end of a phase), if any."""
+    per = max(1, lines // phases)
+    return Path(gate, str(i // per)) if gate and i % per == 0 and i < lines else None
+
+
+def _secret(secret: str, first: bool) -> None:
+    if secret and first:
+        chatter.warning("connecting to https://bob:%s@db.example/x password=%s", secret, secret)
+    elif secret:
+        chatter.warning("done; token=%s", secret)
+
+
+@jobline.job(name="chatty", timeout=120)
+async def chatty(lines: int = 10, phases: int = 1, gate: str = "", secret: str = "") -> int:
+    """Log ``lines`` lines, reporting progress after each; with a ``gate`` folder, wait for
+    the file ``<gate>/<n>`` before phase n + 1 of ``phases`` (the test opens it). A
+    ``secret`` is logged first and last, in a URL, as ``password=...`` and ``token=...``."""
+    _secret(secret, first=True)
+    for i in range(1, lines + 1):
+        _line(i, lines)
+        if (door := _door(gate, phases, lines, i)) is not None:
+            while not door.exists():
+                await asyncio.sleep(0.02)
+    _secret(secret, first=False)
+    return lines
+
+
+@jobline.job(name="chatty_sync", timeout=120)
+def chatty_sync(lines: int = 10, phases: int = 1, gate: str = "", secret: str = "") -> int:
+    """``chatty`` as a sync job, which also prints a line (JOBLINE_CAPTURE_PRINTS)."""
+    print(f"printing from a sync job: {lines} lines")
+    _secret(secret, first=True)
+    for i in range(1, lines + 1):
+        _line(i, lines)
+        if (door := _door(gate, phases, lines, i)) is not None:
+            while not door.exists():
+                time.sleep(0.02)
+    _secret(secret, first=False)
+    return lines

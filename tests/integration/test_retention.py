@@ -11,8 +11,8 @@ from django.db import connections
 from django.utils import timezone
 
 import jobline
-from jobline.models import Job, PipelineRun, Schedule, ScheduleRun
-from jobline.services.retention import LOCK_KEY
+from jobline.models import Job, JobLog, PipelineRun, Schedule, ScheduleRun
+from jobline.services.retention import LOCK_KEY, prune
 from jobline.store.postgres import conninfo
 from tests.conftest import ALL_DATABASES, ROOT, jobline_process, stop_process, wait_until
 
@@ -172,3 +172,17 @@ def test_one_pruner_at_a_time_on_postgres(pg_alias, service_env):
         holder.close()
     assert _prune(service_env(pg_alias)).returncode == 0
     assert Job.objects.using(pg_alias).count() == 0
+
+
+def test_log_lines_go_with_their_jobs(alias):
+    world = _world(alias)
+    gone, step, kept = world["gone"][0], world["run_jobs"][0], world["kept"][0]
+    at = timezone.now()
+    JobLog.objects.using(alias).bulk_create(
+        JobLog(job=job, attempt=1, seq=n, level="INFO", text=f"line {n}", created_at=at)
+        for job in (gone, step, kept)
+        for n in (1, 2)
+    )
+    prune(alias)
+    left = JobLog.objects.using(alias).values_list("job_id", flat=True)
+    assert sorted(left) == [kept.id, kept.id]

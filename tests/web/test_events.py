@@ -149,3 +149,33 @@ def test_events_endpoint__refuses_wsgi_servers_that_it_would_hold_forever():
     response = client.get("/api/v1/events")
     assert response.status_code == 503
     assert response.json() == {"detail": "live events need an ASGI server"}
+
+
+async def _reported(stream: Stream, job_id: int, lines: int) -> dict:
+    """The first event (``job`` or ``progress``) of the job saying it logged ``lines`` lines."""
+    deadline = time.monotonic() + 20
+    while True:
+        assert time.monotonic() < deadline, f"no event of job {job_id} with {lines} lines"
+        for chunk in (await stream.next(1)).split("\n\n"):
+            if chunk.startswith(("event: job\n", "event: progress\n")):
+                event = json.loads(chunk.split("data: ", 1)[1])
+                if event["id"] == job_id and event["log_lines"] == lines:
+                    return event
+
+
+@ALL_DATABASES
+async def test_hub__a_running_job_s_progress_is_a_progress_event(alias, tmp_path):
+    stream = Stream()
+    async with listening(alias, stream):
+        inputs = {"lines": 40, "phases": 4, "gate": str(tmp_path)}
+        job = await sync_to_async(jobline.enqueue)("chatty", inputs, using=alias)
+        with running_worker(alias):
+            await _reported(stream, job.id, 10)  # seen running (started, maybe progress)
+            (tmp_path / "1").touch()
+            event = await _reported(stream, job.id, 20)
+            for phase in ("2", "3"):
+                (tmp_path / phase).touch()
+            done = await _reported(stream, job.id, 40)
+        assert (event["event"], event["status"], event["progress"]) == ("progress", "running", 0.5)
+        assert event["progress_message"] == "line 20 of 40"
+        assert (done["progress"], done["progress_message"]) == (1.0, "line 40 of 40")

@@ -8,6 +8,9 @@
 //   data-live-settle="S"    and once more S seconds after the last event (server caches)
 //   tr[data-job]            a job row, updated in place from each event for that job
 //   form[data-confirm]      asks first; {count} is filled from data-count (a JSON URL)
+//   [data-progress="ID"]    a job's progress bar, moved by "progress" events (also
+//                           [data-progress-text="ID"], its label)
+//   [data-job-log="ID"]     a job's log, following new lines as they are written (tail -f)
 "use strict";
 
 (() => {
@@ -195,6 +198,7 @@
   let quietToasts = []; // failures of other jobs, summed up per moment
 
   function onJob(ev) {
+    onProgress(ev); // job events carry the progress too (a job seen when it already reported)
     const watched = String(ev.id) === ($("[data-job]:not(tr)") || {}).dataset?.job;
     for (const row of $$(`tr[data-job="${ev.id}"]`)) updateRow(row, ev);
     for (const el of $$("[data-live-on]")) {
@@ -280,6 +284,122 @@
     row.classList.add("flash");
   }
 
+  // ---- progress and the job's log ------------------------------------------------------
+  function progressLabel(ev) {
+    const pct = Math.round(ev.progress * 100);
+    return ev.progress_message ? `${pct} % · ${ev.progress_message}` : `${pct} %`;
+  }
+
+  function onProgress(ev) {
+    if (ev.progress !== null && ev.progress !== undefined) {
+      const pct = Math.round(ev.progress * 100);
+      for (const bar of $$(`[data-progress="${ev.id}"]`)) {
+        bar.classList.remove("hidden");
+        bar.setAttribute("value", String(pct));
+        bar.title = progressLabel(ev);
+      }
+      for (const text of $$(`[data-progress-text="${ev.id}"]`)) text.textContent = progressLabel(ev);
+    }
+    if (jobLog && String(ev.id) === jobLog.id) jobLog.update(ev);
+  }
+
+  // The job page's log: the latest attempt's lines, then only newer ones (?after=) whenever
+  // an event says the job logged more. The stored log is capped (the tail is kept); so is
+  // what the page shows.
+  class JobLog {
+    constructor(box) {
+      this.box = box;
+      this.id = box.dataset.jobLog;
+      this.pre = $("[data-log-lines]", box);
+      this.follow = $("[data-log-follow]", box);
+      this.attempt = null;
+      this.after = 0;
+      this.dropped = 0;
+      this.maxLines = 1000;
+      this.busy = false;
+      this.again = false;
+      this.latest = true; // ask for the latest attempt (a new one may have started)
+    }
+
+    update(ev) {
+      if (this.attempt !== null && ev.attempts > this.attempt) this.latest = true;
+      if (this.latest || (ev.log_lines || 0) > this.after || ev.event !== "progress") this.load();
+    }
+
+    async load() {
+      if (this.busy) {
+        this.again = true;
+        return;
+      }
+      this.busy = true;
+      try {
+        let more = true;
+        while (more || this.again) {
+          this.again = false;
+          more = await this.fetchPage();
+        }
+      } finally {
+        this.busy = false;
+      }
+    }
+
+    async fetchPage() {
+      const params = new URLSearchParams({ after: this.latest ? "0" : String(this.after) });
+      if (!this.latest && this.attempt !== null) params.set("attempt", String(this.attempt));
+      let log;
+      try {
+        const res = await fetch(`${this.box.dataset.logUrl}?${params}`, { headers: { Accept: "application/json" } });
+        if (!res.ok) return false;
+        log = await res.json();
+      } catch {
+        return false;
+      }
+      this.maxLines = log.limits.max_lines;
+      if (log.attempt === null) return false;
+      if (log.attempt !== this.attempt) {
+        this.attempt = log.attempt;
+        this.after = 0;
+        this.pre.textContent = "";
+      }
+      this.latest = false;
+      if (this.after === 0) this.dropped = log.dropped;
+      this.append(log.lines.filter((line) => line.seq > this.after));
+      this.after = Math.max(this.after, log.next_after);
+      this.show(log);
+      return log.more;
+    }
+
+    append(lines) {
+      const nodes = lines.map((line) => {
+        const row = document.createElement("span");
+        row.className = `lv-${line.level}`;
+        row.dataset.seq = String(line.seq);
+        row.title = `${line.level} ${absolute.format(new Date(line.time))}`;
+        row.textContent = `${line.text}\n`;
+        return row;
+      });
+      this.pre.append(...nodes);
+      while (this.pre.childElementCount > this.maxLines) this.pre.firstElementChild.remove();
+      const first = this.pre.firstElementChild;
+      if (first) this.dropped = Math.max(this.dropped, Number(first.dataset.seq) - 1);
+      if (nodes.length && this.follow.checked) this.pre.scrollTop = this.pre.scrollHeight;
+    }
+
+    show(log) {
+      const count = this.pre.childElementCount;
+      this.pre.hidden = count === 0;
+      $("[data-log-empty]", this.box).hidden = count > 0;
+      const attempts = log.attempts.length > 1 ? ` (of ${log.attempts.join(", ")})` : "";
+      $("[data-log-attempt]", this.box).textContent = `attempt ${this.attempt}${attempts}, ${this.after} lines`;
+      const dropped = $("[data-log-dropped]", this.box);
+      dropped.hidden = this.dropped === 0;
+      dropped.textContent =
+        `… ${this.dropped} earlier lines dropped: each attempt keeps its last ` +
+        `${log.limits.max_lines} lines (${Math.round(log.limits.max_bytes / 1024)} KiB).`;
+    }
+  }
+  let jobLog = null;
+
   // ---- the event stream ----------------------------------------------------------------
   function connect() {
     const url = document.body.dataset.events;
@@ -299,9 +419,11 @@
       setState("on", "live");
       clearInterval(fallback);
       refreshAll(); // anything that changed before the stream was listening
+      if (jobLog) jobLog.load();
     });
     for (const name of ["resync", "overflow"]) source.addEventListener(name, refreshAll);
     source.addEventListener("job", (e) => onJob(JSON.parse(e.data)));
+    source.addEventListener("progress", (e) => onProgress(JSON.parse(e.data)));
     source.onerror = () => {
       if (source.readyState === EventSource.CLOSED) {
         // Refused (e.g. a WSGI server): show it, and poll instead.
@@ -363,6 +485,11 @@
         target.focus();
       }
     });
+    const logBox = $("[data-job-log]");
+    if (logBox) {
+      jobLog = new JobLog(logBox);
+      jobLog.load();
+    }
     connect();
   }
 
