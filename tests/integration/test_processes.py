@@ -127,7 +127,8 @@ def test_jobline_up_serves_admin_health_metrics_and_runs_jobs(alias, service_env
                 return False
             return body["status"] == "ok" and body["workers"] == 1
 
-        wait_until(healthy, what="health green with one worker")
+        # Migrations, the superuser and three roles start first: slow on a busy 2-core host.
+        wait_until(healthy, timeout=120, what="health green with one worker")
         enq = subprocess.run(
             [
                 sys.executable,
