@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from jobline.core.jobtypes import registry
 from jobline.input_guard import GuardedModelForm
-from jobline.models import ApiToken, Job, Queue, Template, Worker
+from jobline.models import ApiToken, Job, JobLog, Queue, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
 from jobline.redact import MaskedInputsForm, masked_inputs
 from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers ScheduleAdmin)
@@ -52,6 +52,9 @@ class JobAdmin(admin.ModelAdmin):
         "pipeline_index",
         "dispatch",
         "dispatch_outputs",
+        "progress",  # written by the job's worker
+        "progress_message",
+        "log_lines",
     )
     ordering = ("-id",)
     show_full_result_count = False  # counting a million rows on every page load is slow
@@ -82,6 +85,23 @@ class JobAdmin(admin.ModelAdmin):
     def retry(self, request: HttpRequest, queryset: QuerySet[Job]) -> None:
         n = actions.retry_jobs(queryset.values_list("id", flat=True), using=queryset.db)
         self.message_user(request, f"{n} finished jobs queued again.", messages.SUCCESS)
+
+
+@admin.register(JobLog)
+class JobLogAdmin(admin.ModelAdmin):
+    """Jobs' captured log lines, read-only: the job's worker writes them (masked)."""
+
+    list_display = ("job_id", "attempt", "seq", "level", "created_at", "text")
+    list_filter = ("level",)
+    search_fields = ("=job__id",)
+    ordering = ("-job_id", "attempt", "seq")
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(Queue)

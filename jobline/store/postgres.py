@@ -493,37 +493,19 @@ class PostgresSession:
         await self._transaction(work)
 
     async def write_reports(self, worker_id: str, reports: Reports) -> None:
-        updates = reports.job_updates()
-        lines = reports.lines
-        trims = reports.trims
+        lines = [(r.job_id, r.attempt, r.seq, r.level, r.text, r.created) for r in reports.lines]
+        trims = [(t.job_id, t.attempt, t.keep_from) for t in reports.trims]
+        steps = (
+            (INSERT_LOG_LINES, lines, ()),
+            (TRIM_LOG, trims, ()),
+            (REPORT_PROGRESS, reports.job_updates(), (worker_id,)),
+        )
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> None:
-            if lines:
-                await conn.execute(
-                    INSERT_LOG_LINES,
-                    (
-                        [r.job_id for r in lines],
-                        [r.attempt for r in lines],
-                        [r.seq for r in lines],
-                        [r.level for r in lines],
-                        [r.text for r in lines],
-                        [r.created for r in lines],
-                    ),
-                    prepare=True,
-                )
-            if trims:
-                await conn.execute(
-                    TRIM_LOG,
-                    (
-                        [t.job_id for t in trims],
-                        [t.attempt for t in trims],
-                        [t.keep_from for t in trims],
-                    ),
-                    prepare=True,
-                )
-            if updates:
-                columns = [list(column) for column in zip(*updates, strict=True)]
-                await conn.execute(REPORT_PROGRESS, (*columns, worker_id), prepare=True)
+            for sql, rows, scalars in steps:
+                if rows:  # one statement per kind: arrays of the rows' columns (unnest)
+                    columns = [list(column) for column in zip(*rows, strict=True)]
+                    await conn.execute(sql, (*columns, *scalars), prepare=True)
 
         await self._transaction(work)
 
