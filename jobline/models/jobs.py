@@ -74,6 +74,9 @@ class Job(models.Model):
     rate_n = models.IntegerField(null=True, blank=True, help_text="At most this many starts...")
     rate_per = models.FloatField(null=True, blank=True, help_text="...per this many seconds.")
     unique_key = models.TextField(null=True, blank=True)
+    # The W3C trace context of the span that enqueued it (OpenTelemetry, when installed and
+    # configured): the worker's span continues that trace. Null when not traced.
+    trace_context = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [
