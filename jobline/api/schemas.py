@@ -128,6 +128,10 @@ class JobSummary(Schema):
         "the message, then what its executor reported; null for other jobs."
     )
     dispatch_outputs: Any = Field(description="The outputs its executor reported.")
+    trace_id: str | None = Field(
+        description="The OpenTelemetry trace it runs in (enqueued with tracing configured); "
+        "null when it was not traced."
+    )
 
     @staticmethod
     def resolve_inputs(job: Job) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from jobline.core import tracecontext
 from jobline.core.flow import QueueRules
 from jobline.core.states import JobStatus
 
@@ -162,6 +163,11 @@ class Job(models.Model):
         if self.status == JobStatus.SUCCEEDED and self.dispatch in ("delivered", "running"):
             return self.dispatch
         return self.status
+
+    @property
+    def trace_id(self) -> str | None:
+        """The OpenTelemetry trace the job runs in (32 hex digits), None when not traced."""
+        return tracecontext.trace_id(self.trace_context)
 
 
 class Queue(models.Model):
