@@ -190,9 +190,7 @@ def kafka(settings, kafka_broker: str) -> str:
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    """OpenTelemetry configured (the SDK, once per process) and its finished spans, from
-    this test only: ``spans.get_finished_spans()``."""
-    found = otel.exporter()
-    found.clear()
-    yield found
-    found.clear()
+    """OpenTelemetry configured for this test (tests/otel.py) and its finished spans:
+    ``spans.get_finished_spans()``."""
+    with otel.recording() as found:
+        yield found

@@ -1,5 +1,6 @@
 """Traces on real SQLite and PostgreSQL with a real worker, caught by the SDK's in-memory
-exporter: enqueue to finish, a pipeline run, an ``http`` job's request, a schedule's job."""
+exporter: enqueue to finish, a pipeline run, an ``http`` job's request, a kafka message,
+a schedule's job."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from jobline.models import Job
 from jobline.services.firing import tick
 from jobline.testing import drain
 from tests.conftest import ALL_DATABASES
+from tests.integration.test_kafka_jobs import consume
 from tests.integration.test_pipelines import CHAIN, finish
 from tests.otel import hex_trace_id, named
 
@@ -122,3 +124,19 @@ def test_a_scheduled_job_is_traced(alias, spans):
     assert enqueue.parent is None  # each firing starts a trace of its own
     assert run.parent.span_id == enqueue.context.span_id
     assert Job.objects.using(alias).get(pk=fired.job_id).trace_id == hex_trace_id(run)
+
+
+def test_a_kafka_message_carries_its_job_s_trace(alias, spans, kafka, kafka_broker):
+    inputs = {"title": "scan", "job_type": "youtube", "configs": {}, "topic": kafka}
+    jobline.enqueue("kafka", inputs, using=alias)
+    drain(1, using=alias, timeout=30)
+    (run,) = named(spans.get_finished_spans(), "jobline run kafka")
+    (record,) = consume(kafka_broker, kafka, 1)
+    headers = dict(record.headers)
+    assert headers["job_type"] == b"youtube"
+    parent = parse_traceparent(headers["traceparent"].decode())
+    assert parent is not None
+    assert (parent.trace_id, parent.span_id) == (
+        hex_trace_id(run),
+        trace.format_span_id(run.context.span_id),
+    )

@@ -311,7 +311,7 @@ def test_assets__versioned_urls_cached_for_good(ui, client):
 
 def test_job_detail__shows_the_trace_id_when_traced(ui, spans):
     traced = jobline.enqueue("add", {"a": 1})
-    plain = Job.objects.get(pk=jobline.enqueue("add", {"a": 2}).id)
+    plain = jobline.enqueue("add", {"a": 2})
     Job.objects.filter(pk=plain.id).update(trace_context=None)
     trace_id = Job.objects.get(pk=traced.id).trace_id
     assert trace_id and len(trace_id) == 32
