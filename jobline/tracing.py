@@ -178,6 +178,8 @@ def run_span(job: ClaimedJob, worker_id: str) -> Running:
         kind=api.trace.SpanKind.CONSUMER,
         attributes=attributes,
     )
+    if not span.get_span_context().is_valid:  # no provider and nothing to pass on
+        return NOT_RUNNING
     token = api.context.attach(api.trace.set_span_in_context(span))
     return Running(span, token)
 
