@@ -84,7 +84,7 @@ NOT_TRACED = Produced()
 
 
 def _produce(name: str, attributes: dict[str, Any]) -> Produced:
-    api = _otel if _otel is not None else _api()
+    api = _api()
     if not api:
         return NOT_TRACED
     span = api.tracer.start_span(name, kind=api.trace.SpanKind.PRODUCER, attributes=attributes)
@@ -156,7 +156,7 @@ NOT_RUNNING = Running()
 
 def run_span(job: ClaimedJob, worker_id: str) -> Running:
     """Start the span of an attempt of ``job`` and make it current (until its ``__exit__``)."""
-    api = _otel if _otel is not None else _api()
+    api = _api()
     if not api:
         return NOT_RUNNING
     parent = api.propagate.extract(job.trace_context) if job.trace_context else None
@@ -186,7 +186,7 @@ def run_span(job: ClaimedJob, worker_id: str) -> Running:
 
 def outgoing_headers() -> TraceContext:
     """The current trace context as headers for a request or message the job sends."""
-    api = _otel if _otel is not None else _api()
+    api = _api()
     carrier: TraceContext = {}
     if api:
         api.propagate.inject(carrier)
