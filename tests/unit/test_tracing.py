@@ -100,13 +100,31 @@ def test_without_opentelemetry_tracing_is_a_no_op():
     assert done.stdout.strip() == "no-op", done.stderr
 
 
-def test_without_a_provider_nothing_is_stored():
-    """opentelemetry-api installed but no SDK configured: spans do not record, no context."""
+def test_installed_but_not_configured_is_not_even_imported():
+    """A process that never imported OpenTelemetry (no provider) does not pay its import."""
     done = _python(
         """
+        import sys
+        from jobline import tracing
+        with tracing.enqueue_span("noop", "default") as span:
+            assert span is tracing.NOT_TRACED
+        assert tracing.outgoing_headers() == {}
+        assert "opentelemetry.trace" not in sys.modules
+        print("not imported")
+        """
+    )
+    assert done.stdout.strip() == "not imported", done.stderr
+
+
+def test_imported_without_a_provider_nothing_is_stored():
+    """opentelemetry-api imported but no SDK configured: spans do not record, no context."""
+    done = _python(
+        """
+        import opentelemetry.trace
         from jobline import tracing
         with tracing.enqueue_span("noop", "default") as span:
             assert span.context is None
+        assert tracing._api() is not None  # it did look
         print("nothing stored")
         """
     )
