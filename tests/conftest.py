@@ -14,10 +14,12 @@ import pytest
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connections
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from jobline.dispatch.broker import BrokerUnavailable, local_broker
 from jobline.dispatch.broker import free_port as free_port  # for the tests that import it here
 from jobline.store import close_async_connections
+from tests import otel
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -187,3 +189,11 @@ def kafka(settings, kafka_broker: str) -> str:
     settings.JOBLINE_KAFKA_IDEMPOTENT = False  # tansu has no InitProducerId
     settings.JOBLINE_KAFKA_TOPIC = f"jobs-{uuid.uuid4().hex[:12]}"
     return settings.JOBLINE_KAFKA_TOPIC
+
+
+@pytest.fixture
+def spans() -> Iterator[InMemorySpanExporter]:
+    """OpenTelemetry configured for this test (tests/otel.py) and its finished spans:
+    ``spans.get_finished_spans()``."""
+    with otel.recording() as found:
+        yield found

@@ -136,6 +136,10 @@ class JobSummary(Schema):
     log_lines: int = Field(
         description="Lines its latest attempt logged (`GET /api/v1/jobs/{id}/logs`)."
     )
+    trace_id: str | None = Field(
+        description="The OpenTelemetry trace it runs in (enqueued with tracing configured); "
+        "null when it was not traced."
+    )
 
     @staticmethod
     def resolve_inputs(job: Job) -> Any:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from jobline.core.flow import FlowKeys
 from jobline.core.states import JobStatus
+from jobline.core.tracecontext import TraceContext
 
 T = TypeVar("T")
 
@@ -31,6 +32,8 @@ class NewJob:
     pipeline_step: str | None = None
     pipeline_index: int | None = None  #: the item of a fan-out (0 for a plain step)
     flow: FlowKeys | None = None  #: limit, rate and unique keys (None: the job has none)
+    #: the enqueueing span's W3C context, which the job's run continues (None: not traced)
+    trace_context: TraceContext | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -48,6 +51,7 @@ class ClaimedJob:
     created_at: datetime | None = None
     schedule: str | None = None  #: the name of the schedule that fired it
     flow: bool = False  #: held a limit's slot: its completion wakes waiting workers
+    trace_context: TraceContext | None = None  #: stored at enqueue: the run's trace parent
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -12,6 +12,8 @@
 * **Receivers can trust and dedupe requests**: ``Idempotency-Key: <job id>`` on every
   request, and with ``sign_with`` an ``X-Jobline-Signature`` header (:func:`sign`,
   checked with :func:`verify_signature`).
+* **Traced**: with OpenTelemetry configured, the request carries the job's trace context
+  (``traceparent``), so the receiver's spans join the job's trace (:mod:`jobline.tracing`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from jobline import conf
+from jobline import conf, tracing
 from jobline.core import input_rules
 from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail, Retry
@@ -244,6 +246,7 @@ class Http(Job):
             headers["Content-Type"] = "application/json"
         elif request.body is not None:
             headers["Content-Type"] = "text/plain; charset=utf-8"
+        headers.update(tracing.outgoing_headers())  # traceparent: the receiver joins the trace
         headers.update(request.headers)
         if request.sign_with:
             secret = signing_secret(request.sign_with)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from jobline import conf
+from jobline import conf, tracing
 from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail
 from jobline.jobtypes import Job
@@ -125,9 +125,10 @@ async def publish(
         errors.TopicAuthorizationFailedError,
     )
     try:
-        sent = await producer.send_and_wait(
-            topic, value, key=key.encode(), headers=[("job_type", job_type.encode())]
-        )
+        # With OpenTelemetry configured, the job's trace context (traceparent) goes along.
+        headers = [("job_type", job_type.encode())]
+        headers += [(k, v.encode()) for k, v in tracing.outgoing_headers().items()]
+        sent = await producer.send_and_wait(topic, value, key=key.encode(), headers=headers)
     except permanent as exc:
         raise Fail(f"Kafka refused the message for topic {topic!r}: {exc!r}") from None
     return KafkaDelivery(sent=True, topic=sent.topic, partition=sent.partition, offset=sent.offset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from jobline.core import tracecontext
 from jobline.core.flow import QueueRules
 from jobline.core.states import JobStatus
 
@@ -80,6 +81,9 @@ class Job(models.Model):
     progress = models.FloatField(null=True, blank=True, help_text="From 0 to 1.")
     progress_message = models.TextField(blank=True, default="", db_default="")
     log_lines = models.PositiveIntegerField(default=0, db_default=0)
+    # The W3C trace context of the span that enqueued it (OpenTelemetry, when installed and
+    # configured): the worker's span continues that trace. Null when not traced.
+    trace_context = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [
@@ -165,6 +169,11 @@ class Job(models.Model):
         if self.status == JobStatus.SUCCEEDED and self.dispatch in ("delivered", "running"):
             return self.dispatch
         return self.status
+
+    @property
+    def trace_id(self) -> str | None:
+        """The OpenTelemetry trace the job runs in (32 hex digits), None when not traced."""
+        return tracecontext.trace_id(self.trace_context)
 
 
 class JobLog(models.Model):

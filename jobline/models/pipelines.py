@@ -60,6 +60,9 @@ class PipelineRun(models.Model):
     created_at = models.DateTimeField()
     started_at = models.DateTimeField(help_text="When it was enqueued, or last resumed.")
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The W3C trace context of the run's span (OpenTelemetry): every step's job runs in
+    # that one trace. Null when not traced.
+    trace_context = models.JSONField(null=True, blank=True, editable=False)
 
     class Meta:
         indexes = [

@@ -16,8 +16,10 @@ from django.apps import apps
 from django.db import DEFAULT_DB_ALIAS
 from django.utils import timezone
 
+from jobline import tracing
 from jobline.core import input_rules
 from jobline.core.jobtypes import JobType, registry
+from jobline.core.tracecontext import TraceContext
 from jobline.core.values import NewJob
 from jobline.exceptions import InputsError
 from jobline.services import database
@@ -71,6 +73,7 @@ class _Options:
     timeout: float | None
     delay: float
     requires: tuple[str, ...]
+    trace_context: TraceContext | None  #: the enqueueing span's (jobline.tracing)
 
     @classmethod
     def resolve(
@@ -83,6 +86,7 @@ class _Options:
         run_at: datetime | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        trace_context: TraceContext | None = None,
     ) -> _Options:
         priority = job_type.priority if priority is None else priority
         if priority not in PRIORITY_RANGE:
@@ -98,7 +102,13 @@ class _Options:
             raise ValueError(problem)
         delay_s = _delay_seconds(delay, run_at)
         return cls(
-            queue, priority, max_attempts, timeout, delay_s, tuple(sorted(job_type.requires))
+            queue,
+            priority,
+            max_attempts,
+            timeout,
+            delay_s,
+            tuple(sorted(job_type.requires)),
+            trace_context,
         )
 
     def row(self, job_type: JobType, inputs: Any, idempotency_key: str | None = None) -> NewJob:
@@ -125,6 +135,7 @@ class _Options:
             idempotency_key=idempotency_key,
             delay=self.delay,
             flow=flow,
+            trace_context=self.trace_context,
         )
 
 
@@ -133,7 +144,8 @@ def build_row(
 ) -> NewJob:
     """Validate one job's inputs and options into a row; raises before anything is written.
 
-    Options: ``queue``, ``priority``, ``delay``, ``run_at``, ``max_attempts``, ``timeout``.
+    Options: ``queue``, ``priority``, ``delay``, ``run_at``, ``max_attempts``, ``timeout``,
+    ``trace_context`` (the span the job's run continues: ``jobline.tracing``).
     """
     return _Options.resolve(job_type, **options).row(job_type, inputs, idempotency_key)
 
@@ -223,8 +235,12 @@ def enqueue(
     job_type: JobType | str, inputs: Any = None, *, using: str | None = None, **options: Any
 ) -> EnqueuedJob:
     """Enqueue one job; options are those of :func:`build_row`."""
-    row = build_row(registry.get(job_type), inputs, **options)
-    return insert([row], using)[0]
+    jt = registry.get(job_type)
+    with tracing.enqueue_span(jt.name, options.get("queue") or jt.queue) as span:
+        row = build_row(jt, inputs, trace_context=span.context, **options)
+        job = insert([row], using)[0]
+        span.enqueued([job])
+    return job
 
 
 def enqueue_many(
@@ -238,8 +254,16 @@ def enqueue_many(
     if "idempotency_key" in options:
         raise ValueError("enqueue_many takes no idempotency_key; enqueue keyed jobs one by one")
     jt = registry.get(job_type)
-    shared = _Options.resolve(jt, **options)
-    alias = using or DEFAULT_DB_ALIAS
+    with tracing.enqueue_span(jt.name, options.get("queue") or jt.queue) as span:
+        shared = _Options.resolve(jt, trace_context=span.context, **options)
+        jobs = _insert_many(jt, shared, inputs_list, using or DEFAULT_DB_ALIAS)
+        span.enqueued(jobs)
+    return jobs
+
+
+def _insert_many(
+    jt: JobType, shared: _Options, inputs_list: Iterable[Any], alias: str
+) -> list[EnqueuedJob]:
     if jt.flow.unique is not None:  # each row may resolve to a job that exists
         return insert([shared.row(jt, inputs) for inputs in inputs_list], alias)
     # Rows are validated lazily, batch by batch, while the previous batch is inserted;
@@ -253,8 +277,12 @@ async def aenqueue(
     job_type: JobType | str, inputs: Any = None, *, using: str | None = None, **options: Any
 ) -> EnqueuedJob:
     """:func:`enqueue` for async code: the insert runs on the event loop (see :func:`ainsert`)."""
-    row = build_row(registry.get(job_type), inputs, **options)
-    return (await ainsert([row], using))[0]
+    jt = registry.get(job_type)
+    with tracing.enqueue_span(jt.name, options.get("queue") or jt.queue) as span:
+        row = build_row(jt, inputs, trace_context=span.context, **options)
+        job = (await ainsert([row], using))[0]
+        span.enqueued([job])
+    return job
 
 
 async def aenqueue_many(
@@ -274,7 +302,10 @@ async def aenqueue_many(
     if not database.store(alias).supports_async_insert:
         return await sync_to_async(enqueue_many)(job_type, inputs_list, using=alias, **options)
     jt = registry.get(job_type)
-    shared = _Options.resolve(jt, **options)
-    rows = [shared.row(jt, inputs) for inputs in inputs_list]
-    inserted = await database.store(alias).ainsert_jobs(rows) if rows else []
-    return [EnqueuedJob(job_id, jt.name, shared.queue) for job_id, _ in inserted]
+    with tracing.enqueue_span(jt.name, options.get("queue") or jt.queue) as span:
+        shared = _Options.resolve(jt, trace_context=span.context, **options)
+        rows = [shared.row(jt, inputs) for inputs in inputs_list]
+        inserted = await database.store(alias).ainsert_jobs(rows) if rows else []
+        jobs = [EnqueuedJob(job_id, jt.name, shared.queue) for job_id, _ in inserted]
+        span.enqueued(jobs)
+    return jobs

@@ -16,9 +16,10 @@ firing of one occurrence would fail and roll back whole. ``now`` is a parameter 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import QuerySet
 
+from jobline import tracing
 from jobline.core.jobtypes import registry
 from jobline.core.schedules import Firing, ScheduleError
 from jobline.core.states import FINISHED
@@ -197,13 +199,17 @@ def run_now(
         return _apply(work, now, using, manual=True)
 
 
-def _job_row(schedule: Schedule) -> NewJob:
-    return build_row(
+def _job_row(schedule: Schedule, spans: contextlib.ExitStack) -> NewJob:
+    """The job a firing enqueues, in a trace of its own (or the current span's)."""
+    row = build_row(
         registry.get(schedule.job_type),
         schedule.inputs,
         queue=schedule.queue or None,
         priority=schedule.priority,
     )
+    span = tracing.enqueue_span(row.type, row.queue, schedule=schedule.name)
+    spans.enter_context(span)  # ended once the jobs are in
+    return row if span.context is None else replace(row, trace_context=span.context)
 
 
 def _apply(
@@ -214,24 +220,27 @@ def _apply(
         return []
     rows: list[NewJob] = []
     runs: list[tuple[ScheduleRun, bool]] = []  # each history row, and whether it gets a job
-    for schedule, firing in work:
-        row, error = None, ""
-        if firing.fire:
-            try:
-                row = _job_row(schedule)
-            except (ValueError, LookupError) as exc:  # inputs, unknown type, bad priority
-                error = str(exc)
-                log.error("schedule %s cannot enqueue its job: %s", schedule.name, error)
-        if firing.skipped and not firing.fire:  # recorded at the first run it dropped
-            runs.append((_run(schedule, schedule.next_run_at, now, skipped=firing.skipped), False))
-        for i, occurrence in enumerate(firing.fire):
-            skipped = firing.skipped if i == 0 else 0
-            run = _run(schedule, occurrence, now, skipped=skipped, manual=manual, error=error)
-            runs.append((run, row is not None))
-            if row is not None:
-                rows.append(row)
-        _advance(schedule, firing, now, failed=bool(error), manual=manual)
-    job_ids = iter([job.id for job in insert(rows, using)] if rows else [])
+    with contextlib.ExitStack() as spans:
+        for schedule, firing in work:
+            row, error = None, ""
+            if firing.fire:
+                try:
+                    row = _job_row(schedule, spans)
+                except (ValueError, LookupError) as exc:  # inputs, unknown type, bad priority
+                    error = str(exc)
+                    log.error("schedule %s cannot enqueue its job: %s", schedule.name, error)
+            if firing.skipped and not firing.fire:  # recorded at the first run it dropped
+                runs.append(
+                    (_run(schedule, schedule.next_run_at, now, skipped=firing.skipped), False)
+                )
+            for i, occurrence in enumerate(firing.fire):
+                skipped = firing.skipped if i == 0 else 0
+                run = _run(schedule, occurrence, now, skipped=skipped, manual=manual, error=error)
+                runs.append((run, row is not None))
+                if row is not None:
+                    rows.append(row)
+            _advance(schedule, firing, now, failed=bool(error), manual=manual)
+        job_ids = iter([job.id for job in insert(rows, using)] if rows else [])
     for run, gets_job in runs:
         if gets_job:
             run.job_id = next(job_ids)

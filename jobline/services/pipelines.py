@@ -15,6 +15,7 @@ from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
+from jobline import tracing
 from jobline.core import pipelines as core
 from jobline.core.pipelines import PipelineSpec, RunStatus, StepMark, StepProgress, StepStatus
 from jobline.core.pipelines.plan import Advanced
@@ -51,16 +52,19 @@ def enqueue(pipeline: Startable, inputs: Any = None, *, using: str | None = None
     pipeline.validate_inputs(inputs)
     alias = using or DEFAULT_DB_ALIAS
     now = timezone.now()
-    with transaction.atomic(using=alias):
+    # One trace per run: every step's job carries the run's context.
+    with tracing.pipeline_span(spec.name) as span, transaction.atomic(using=alias):
         run = PipelineRun.objects.using(alias).create(
             pipeline=spec.name,
             definition=spec.to_json(),
             inputs=inputs,
             created_at=now,
             started_at=now,
+            trace_context=span.context,
         )
+        span.attribute("jobline.pipeline.run_id", run.id)
         store = database.store(alias)
-        done = store.start_run(database.connection(alias), run.id, spec, inputs)
+        done = store.start_run(database.connection(alias), run.id, spec, inputs, span.context)
     if run.id in done.updated:  # finished at once (every first step an empty fan-out)
         run.refresh_from_db()
     return run

@@ -26,6 +26,7 @@ from typing import Any
 
 from jobline.core.flow import FlowKeys, QueueRules
 from jobline.core.states import JobStatus, after_lost
+from jobline.core.tracecontext import TraceContext
 from jobline.core.unique import Match, plan_unique, unique_key
 from jobline.core.values import (
     ClaimedJob,
@@ -75,6 +76,7 @@ class MemoryJob:
     progress: float | None = None
     progress_message: str = ""
     log_lines: int = 0
+    trace_context: TraceContext | None = None
 
 
 @dataclass(slots=True)
@@ -162,6 +164,7 @@ class MemoryStore:
                 run_at=now + max(0.0, r.delay),
                 created_at=now,
                 flow=r.flow,
+                trace_context=r.trace_context,
             )
             self.jobs[job.id] = job
             if job.idempotency_key is not None:
@@ -267,7 +270,9 @@ class MemoryStore:
     def advance_runs(self, connection: Any, ids: Sequence[int]) -> Any:
         raise self._unsupported("pipelines")
 
-    def start_run(self, connection: Any, run_id: int, spec: Any, inputs: Any) -> Any:
+    def start_run(
+        self, connection: Any, run_id: int, spec: Any, inputs: Any, trace_context: Any = None
+    ) -> Any:
         raise self._unsupported("pipelines")
 
     def lock_for_write(self, connection: Any) -> None:
@@ -472,6 +477,7 @@ class MemorySession:
                         timeout=job.timeout,
                         created_at=datetime.fromtimestamp(job.created_at, UTC),
                         flow=store._flowing(job),
+                        trace_context=job.trace_context,
                     )
                 )
         return claimed

@@ -24,6 +24,7 @@ from typing import Any, Protocol, TypeVar
 from jobline.core.pipelines import plan
 from jobline.core.pipelines.plan import Advanced, Dialect, Plan
 from jobline.core.pipelines.spec import PipelineSpec
+from jobline.core.tracecontext import TraceContext
 from jobline.core.values import (
     ClaimedJob,
     ClaimFilter,
@@ -136,7 +137,12 @@ class Store(Protocol):
     def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]: ...
     def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced: ...
     def start_run(
-        self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any
+        self,
+        connection: Any,
+        run_id: int,
+        spec: PipelineSpec,
+        inputs: Any,
+        trace_context: TraceContext | None = None,
     ) -> Advanced: ...
 
     # schedules
@@ -201,5 +207,14 @@ class SqlPipelines:
     def advance_runs(self, connection: Any, ids: Sequence[int]) -> Advanced:
         return run_plan(connection, plan.advance_runs(self.pipeline_sql, ids))
 
-    def start_run(self, connection: Any, run_id: int, spec: PipelineSpec, inputs: Any) -> Advanced:
-        return run_plan(connection, plan.start_run(self.pipeline_sql, run_id, spec, inputs))
+    def start_run(
+        self,
+        connection: Any,
+        run_id: int,
+        spec: PipelineSpec,
+        inputs: Any,
+        trace_context: TraceContext | None = None,
+    ) -> Advanced:
+        return run_plan(
+            connection, plan.start_run(self.pipeline_sql, run_id, spec, inputs, trace_context)
+        )

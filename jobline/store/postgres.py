@@ -46,14 +46,15 @@ INSERT_JOBS = """
 INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
     max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested,
     pipeline_run_id, pipeline_step, pipeline_index, flow_key, limit_key, limit_n, rate_key,
-    rate_n, rate_per, unique_key)
+    rate_n, rate_per, unique_key, trace_context)
 SELECT v.t, v.q, v.p, 'queued', v.i, '', '', 0, v.m, v.o, v.r, v.k,
     now() + v.d * interval '1 second', now(), false, v.pr, v.ps, v.pi, v.fk, v.lk, v.ln, v.rk,
-    v.rn, v.rp, v.uk
+    v.rn, v.rp, v.uk, v.tc
 FROM ROWS FROM (jsonb_to_recordset(%s::jsonb) AS (t text, q text, p int, i jsonb, m int,
     o float8, r jsonb, k text, d float8, pr bigint, ps text, pi int, fk text, lk text, ln int,
-    rk text, rn int, rp float8, uk text))
-    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, fk, lk, ln, rk, rn, rp, uk, ord)
+    rk text, rn int, rp float8, uk text, tc jsonb))
+    WITH ORDINALITY AS v(t, q, p, i, m, o, r, k, d, pr, ps, pi, fk, lk, ln, rk, rn, rp, uk, tc,
+        ord)
 ORDER BY v.ord
 {on_conflict}
 RETURNING id, idempotency_key
@@ -82,7 +83,8 @@ RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout
     j.pipeline_run_id, j.created_at,
     -- only fired jobs pay for the lookup of their schedule's name (kafka messages carry it)
     CASE WHEN j.schedule_id IS NOT NULL
-         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = j.schedule_id) END
+         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = j.schedule_id) END,
+    j.trace_context
 """
 
 # Seconds until the earliest delayed job this worker could run, so it wakes just in time.
@@ -201,9 +203,10 @@ WHERE id = %s
 # JSON document to build and parse, no pipeline to enter and leave.
 INSERT_ONE = """
 INSERT INTO jobline_job (type, queue, priority, status, inputs, error, traceback, attempts,
-    max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested)
+    max_attempts, timeout, requires, idempotency_key, run_at, created_at, cancel_requested,
+    trace_context)
 VALUES (%s::text, %s::text, %s::int, 'queued', %s::jsonb, '', '', 0, %s::int, %s::float8,
-    %s::jsonb, %s::text, now() + %s::float8 * interval '1 second', now(), false)
+    %s::jsonb, %s::text, now() + %s::float8 * interval '1 second', now(), false, %s::jsonb)
 {on_conflict}
 RETURNING id, idempotency_key
 """
@@ -260,6 +263,7 @@ def _one_params(r: NewJob) -> tuple[Any, ...]:
         json.dumps(r.requires),
         r.idempotency_key,
         r.delay,
+        None if r.trace_context is None else json.dumps(r.trace_context),
     )
 
 
@@ -292,6 +296,8 @@ def _batch_json(chunk: list[NewJob]) -> str:
             row.update(pr=r.pipeline_run_id, ps=r.pipeline_step, pi=r.pipeline_index)
         if r.flow is not None:
             row.update(flow.flow_columns(r))
+        if r.trace_context is not None:
+            row["tc"] = r.trace_context
         batch.append(row)
     return json.dumps(batch)
 
@@ -552,7 +558,7 @@ class PipelineSQL:
     """The statements that advance pipeline runs (``jobline.core.pipelines.plan.Dialect``)."""
 
     LOCK_RUNS = """
-    SELECT id, status, definition::text, inputs::text, step_states::text
+    SELECT id, status, definition::text, inputs::text, step_states::text, trace_context::text
     FROM jobline_pipelinerun WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE
     """
     PROGRESS = """
@@ -744,6 +750,7 @@ def _claimed(r: Sequence[Any], *, flow: bool = False) -> ClaimedJob:
         pipeline_run_id=r[7],
         created_at=r[8],
         schedule=r[9],
+        trace_context=r[10],
         flow=flow,
     )
 

@@ -110,7 +110,8 @@ FROM picked WHERE j.id = picked.id AND j.status = 'queued'
 RETURNING j.id, j.type, j.queue, j.inputs, j.attempts, j.max_attempts, j.timeout,
     j.pipeline_run_id, j.created_at,
     CASE WHEN j.schedule_id IS NOT NULL
-         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = j.schedule_id) END
+         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = j.schedule_id) END,
+    j.trace_context
 """
 
 # When the next rate window of this worker's types opens (an idle worker sleeps until then).

@@ -41,11 +41,11 @@ POLL_SECONDS = 0.02  #: how often an idle worker checks for commits by other pro
 
 INSERT_COLUMNS = (
     "type, queue, priority, status, inputs, error, traceback, attempts, max_attempts, timeout,"
-    " requires, idempotency_key, run_at, created_at, cancel_requested"
+    " requires, idempotency_key, run_at, created_at, cancel_requested, trace_context"
 )
-ROW_PLACEHOLDERS = "(?, ?, ?, 'queued', ?, '', '', 0, ?, ?, ?, ?, ?, ?, 0)"
-PARAMS_PER_ROW = 10
-ROWS_PER_STATEMENT = 3000  # under SQLite's 32,766 host parameters
+ROW_PLACEHOLDERS = "(?, ?, ?, 'queued', ?, '', '', 0, ?, ?, ?, ?, ?, ?, 0, ?)"
+PARAMS_PER_ROW = 11
+MAX_PARAMS = 32_766  # SQLite's limit of host parameters per statement
 
 CLAIM = """
 UPDATE jobline_job
@@ -66,7 +66,8 @@ WHERE id IN (
 RETURNING id, type, queue, inputs, attempts, max_attempts, timeout, pipeline_run_id, created_at,
     -- only fired jobs pay for the lookup of their schedule's name (kafka messages carry it)
     CASE WHEN schedule_id IS NOT NULL
-         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = schedule_id) END
+         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = schedule_id) END,
+    trace_context
 """
 
 # The earliest delayed job this worker could run, so it wakes just in time.
@@ -171,6 +172,7 @@ def insert_jobs(db: sqlite3.Connection, rows: Iterable[NewJob]) -> list[tuple[in
                 r.idempotency_key,
                 run_at,
                 created,
+                _json_or_null(r.trace_context),
             )
             if flowing:
                 params += flow.flow_params(r)
@@ -187,10 +189,14 @@ def insert_jobs(db: sqlite3.Connection, rows: Iterable[NewJob]) -> list[tuple[in
     return inserted
 
 
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
 def _chunks(rows: Iterable[NewJob]) -> Iterator[list[NewJob]]:
     """Rows in order, in statements of one shape: with flow keys or without."""
     for flowing, group in groupby(rows, key=lambda r: r.flow is not None):
-        size = ROWS_PER_STATEMENT // 2 if flowing else ROWS_PER_STATEMENT
+        size = MAX_PARAMS // (PARAMS_PER_ROW + (flow.FLOW_PARAMS if flowing else 0))
         yield from batched(group, size)
 
 
@@ -380,7 +386,8 @@ class SqliteSession:
                 pipeline_run_id=r[7],
                 created_at=datetime.fromisoformat(r[8]).replace(tzinfo=UTC),
                 schedule=r[9],
-                flow=r[10],
+                trace_context=None if r[10] is None else json.loads(r[10]),
+                flow=r[11],
             )
             for r in await self._run(claim)
         ]
@@ -538,7 +545,7 @@ class PipelineSQL:
 
     LOCK_RUNS = """
     UPDATE jobline_pipelinerun SET id = id WHERE id IN (SELECT value FROM json_each(?))
-    RETURNING id, status, definition, inputs, step_states
+    RETURNING id, status, definition, inputs, step_states, trace_context
     """
     PROGRESS = """
     SELECT pipeline_run_id, pipeline_step, status, count(*), max(error) FROM jobline_job
@@ -556,7 +563,7 @@ class PipelineSQL:
     INSERT INTO jobline_job ({INSERT_COLUMNS}, pipeline_run_id, pipeline_step, pipeline_index,
         {flow.FLOW_COLUMNS})
     SELECT value ->> 't', value ->> 'q', value ->> 'p', 'queued', value ->> 'i', '', '', 0,
-        value ->> 'm', value ->> 'o', value ->> 'r', NULL, ?, ?, 0,
+        value ->> 'm', value ->> 'o', value ->> 'r', NULL, ?, ?, 0, value ->> 'tc',
         value ->> 'pr', value ->> 'ps', value ->> 'pi', value ->> 'fk', value ->> 'lk',
         value ->> 'ln', value ->> 'rk', value ->> 'rn', value ->> 'rp', value ->> 'uk'
     FROM json_each(?) WHERE true ORDER BY key
@@ -593,6 +600,7 @@ class PipelineSQL:
                 "pr": r.pipeline_run_id,
                 "ps": r.pipeline_step,
                 "pi": r.pipeline_index,
+                "tc": _json_or_null(r.trace_context),
                 **(
                     dict(
                         zip(

@@ -88,7 +88,8 @@ SET status = 'running', attempts = attempts + 1, started_at = :now, worker_id = 
 WHERE id IN (SELECT id FROM picked) AND status = 'queued'
 RETURNING id, type, queue, inputs, attempts, max_attempts, timeout, pipeline_run_id, created_at,
     CASE WHEN schedule_id IS NOT NULL
-         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = schedule_id) END
+         THEN (SELECT s.name FROM jobline_schedule s WHERE s.id = schedule_id) END,
+    trace_context
 """
 
 # This worker's types' starts still inside their rate windows: the earliest window to open.

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
+from jobline import tracing
 from jobline.core.jobtypes import JobContext, JobType, Reporter, _current
 from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
@@ -34,7 +35,22 @@ async def run_attempt(
     worker_id: str = "",
     reporter: Reporter | None = None,
 ) -> Completion:
-    """Run the job once. Raises ``CancelledError`` when the worker cancels it."""
+    """Run the job once, in its trace. Raises ``CancelledError`` when the worker cancels it."""
+    with tracing.run_span(job, worker_id) as span:
+        done = await _attempt(job, job_type, threads, sync_call, worker_id, reporter, span)
+        span.finished(done)
+        return done
+
+
+async def _attempt(
+    job: ClaimedJob,
+    job_type: JobType,
+    threads: Executor,
+    sync_call: SyncCall,
+    worker_id: str,
+    reporter: Reporter | None,
+    span: tracing.Running,
+) -> Completion:
     token = _current.set(
         JobContext(
             id=job.id,
@@ -76,6 +92,7 @@ async def run_attempt(
     except Fail as exc:
         return failed(job, job_type, Outcome.FAIL, str(exc), "")
     except Exception as exc:
+        span.failed(exc)
         return failed(
             job, job_type, Outcome.ERROR, f"{exception_name(exc)}: {exc}", traceback.format_exc()
         )

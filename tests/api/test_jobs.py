@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.test import override_settings
 from django.utils import timezone
+from opentelemetry import trace
 
 from jobline.models import Job
 
@@ -257,3 +258,13 @@ def test_report__bad_reports(api):
         big = {"status": "succeeded", "outputs": "x" * 200}
         assert api.post(f"/jobs/{job_id}/report", big).status_code == 413
     assert Job.objects.get(pk=job_id).status == "queued"
+
+
+def test_job__trace_id_is_the_trace_it_runs_in_or_null(api, spans):
+    traced = api.post("/jobs", {"type": "add", "inputs": {"a": 2}}).json()
+    (enqueue,) = spans.get_finished_spans()
+    assert traced["trace_id"] == trace.format_trace_id(enqueue.context.trace_id)
+    assert api.get(f"/jobs/{traced['id']}").json()["trace_id"] == traced["trace_id"]
+    Job.objects.filter(pk=traced["id"]).update(trace_context=None)  # as before tracing
+    assert api.get(f"/jobs/{traced['id']}").json()["trace_id"] is None
+    assert api.get("/jobs").json()["items"][0]["trace_id"] is None

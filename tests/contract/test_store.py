@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.conf import settings
 
+from jobline.core.flow import FlowRules, Limit
 from jobline.core.states import JobStatus
 from jobline.core.values import ClaimFilter, Completion, NewJob, WorkerInfo
 from jobline.models import Job
@@ -353,3 +354,28 @@ def _second_connection(harness: Harness) -> Any:
     import psycopg
 
     return psycopg.connect(harness.store.dsn, autocommit=True)
+
+
+TRACE = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+
+
+def test_a_job_s_trace_context_comes_back_with_its_claim(harness):
+    """Every insert path stores it (one row, a batch, flow keys, async), and the claim,
+    plain or flow-controlled, returns it; jobs without one come back without."""
+    traced = {"traceparent": TRACE["traceparent"], "tracestate": "vendor=x"}
+    [one] = harness.insert(row(trace_context=traced))
+    batch = harness.insert(row(trace_context=TRACE), row(), row("u", trace_context=TRACE))
+    [flowing] = harness.insert(
+        row(trace_context=TRACE, flow=FlowRules(limit=Limit(5)).keys("t", {"n": 1}))
+    )
+    [(later, _)] = asyncio.run(harness.store.ainsert_jobs([row(trace_context=traced)]))
+    flow_filter = ClaimFilter(queues=None, types=("t", "u"), tags=(), flow=True)
+    found = {j.id: j.trace_context for j in claim(harness, limit=10, where=flow_filter)}
+    assert found == {
+        one: traced,
+        batch[0]: TRACE,
+        batch[1]: None,
+        batch[2]: TRACE,
+        flowing: TRACE,
+        later: traced,
+    }

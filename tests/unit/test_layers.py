@@ -31,6 +31,7 @@ LAYERS = {
     "jobline.jobtypes": SERVICES,
     "jobline.jobs": SERVICES,
     "jobline.dispatch": SERVICES,
+    "jobline.tracing": SERVICES,  # OpenTelemetry spans of enqueueing and running jobs
     "jobline.pipelines": SERVICES,
     "jobline.scheduler.api": SERVICES,
     "jobline.scheduler.periodic": SERVICES,

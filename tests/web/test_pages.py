@@ -307,3 +307,14 @@ def test_assets__versioned_urls_cached_for_good(ui, client):
     assert client.get("/assets/app.css")["Cache-Control"] == "no-cache"
     assert client.get("/assets/../base.py").status_code == 404
     assert client.get("/assets/nope.js").status_code == 404
+
+
+def test_job_detail__shows_the_trace_id_when_traced(ui, spans):
+    traced = jobline.enqueue("add", {"a": 1})
+    plain = jobline.enqueue("add", {"a": 2})
+    Job.objects.filter(pk=plain.id).update(trace_context=None)
+    trace_id = Job.objects.get(pk=traced.id).trace_id
+    assert trace_id and len(trace_id) == 32
+    page = ui.get(f"/jobs/{traced.id}/").content.decode()
+    assert f'data-field="trace-id">{trace_id}<' in page
+    assert 'data-field="trace-id"' not in ui.get(f"/jobs/{plain.id}/").content.decode()

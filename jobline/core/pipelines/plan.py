@@ -23,6 +23,7 @@ from jobline.core.jobtypes import registry
 from jobline.core.pipelines import machine
 from jobline.core.pipelines.machine import StepMark, StepProgress
 from jobline.core.pipelines.spec import PipelineSpec, RunStatus, StepInputError, StepStatus
+from jobline.core.tracecontext import TraceContext
 from jobline.core.values import NewJob
 from jobline.exceptions import InputsError, UnknownJobType
 
@@ -66,7 +67,7 @@ class Dialect(Protocol):
     """The statements a plan needs; JSON columns come back as JSON text."""
 
     def lock_runs(self, ids: Sequence[int]) -> Query:
-        """Lock runs; rows ``(id, status, definition, inputs, step_states)``."""
+        """Lock runs; rows ``(id, status, definition, inputs, step_states, trace_context)``."""
         ...
 
     def progress(self, ids: Sequence[int]) -> Query:
@@ -112,9 +113,16 @@ def advance_runs(dialect: Dialect, runs: Iterable[int]) -> Plan[Advanced]:
     return (yield from _advance(dialect, _load(locked)))
 
 
-def start_run(dialect: Dialect, run_id: int, spec: PipelineSpec, inputs: Any) -> Plan[Advanced]:
+def start_run(
+    dialect: Dialect,
+    run_id: int,
+    spec: PipelineSpec,
+    inputs: Any,
+    trace_context: TraceContext | None = None,
+) -> Plan[Advanced]:
     """Enqueue a new run's first steps: it has no jobs yet and nobody else knows it."""
-    return (yield from _advance(dialect, [_Run(run_id, spec, inputs, {})], fresh=True))
+    run = _Run(run_id, spec, inputs, {}, trace_context)
+    return (yield from _advance(dialect, [run], fresh=True))
 
 
 def lock_runs(dialect: Dialect, runs: Iterable[int]) -> Plan[list[int]]:
@@ -131,11 +139,19 @@ def finished_runs(rows: Iterable[tuple[Any, ...]]) -> set[int]:
 class _Run:
     """One locked run being advanced."""
 
-    def __init__(self, run_id: int, spec: PipelineSpec, inputs: Any, marks: dict[str, StepMark]):
+    def __init__(
+        self,
+        run_id: int,
+        spec: PipelineSpec,
+        inputs: Any,
+        marks: dict[str, StepMark],
+        trace_context: TraceContext | None = None,
+    ):
         self.id = run_id
         self.spec = spec
         self.inputs = inputs
         self.marks = marks
+        self.trace_context = trace_context  #: every step's job runs in the run's one trace
         self.progress: dict[str, StepProgress] = {}
         self.changed = False  #: marks changed: the row needs writing even while running
         self.broken = ""  #: why advancing failed unexpectedly (the run is failed with it)
@@ -195,6 +211,7 @@ class _Run:
                 pipeline_step=name,
                 pipeline_index=i,
                 flow=_flow(step.job_type, data),
+                trace_context=self.trace_context,
             )
             for i, inputs in enumerate(machine.expand(spec, name, self.inputs, parents))
         ]
@@ -254,14 +271,15 @@ def _results(rows: Rows) -> dict[int, dict[str, list[Any]]]:
 
 
 def _load(rows: Iterable[tuple[Any, ...]]) -> list[_Run]:
-    """Runs from locked rows ``(id, status, definition, inputs, step_states)``."""
+    """Runs from locked rows ``(id, status, definition, inputs, step_states, trace_context)``."""
     runs = []
-    for run_id, status, definition, inputs, states in sorted(rows):
+    for run_id, status, definition, inputs, states, trace in sorted(rows):
         if status != RunStatus.RUNNING:  # finished or cancelled: late completions change nothing
             continue
         try:
             marks = {k: StepMark.from_json(v) for k, v in json.loads(states or "{}").items()}
-            runs.append(_Run(run_id, _spec(definition), json.loads(inputs), marks))
+            trace_context = json.loads(trace) if trace else None
+            runs.append(_Run(run_id, _spec(definition), json.loads(inputs), marks, trace_context))
         except Exception:  # not ours to fix here; the run stays as it is, visible in the admin
             log.exception("pipeline run %s has a definition that cannot be read", run_id)
     return runs
