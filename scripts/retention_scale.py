@@ -158,11 +158,15 @@ def drain_round(db: str, jobs: int, concurrency: int) -> None:
     import django
 
     django.setup()
+    from django.db import connection
+
     from jobline.models import Job
     from jobline.services.enqueue import enqueue_many
 
     queue = f"scale-{uuid.uuid4().hex[:8]}"
     ids = [j.id for j in enqueue_many("noop", [{}] * jobs, queue=queue, max_attempts=1)]
+    with connection.cursor() as cursor:  # fresh statistics on both tables, as autovacuum
+        cursor.execute("ANALYZE jobline_job")  # would give them soon: the same plans
     worker = jobline(
         "worker", "--queue", queue, "-c", str(concurrency), "--max-jobs", str(jobs), db=db
     )
