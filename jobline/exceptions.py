@@ -43,7 +43,17 @@ class Fail(Exception):
         super().__init__(reason)
 
 
-__all__ = ["Fail", "InputsError", "JobDefinitionError", "JoblineError", "Retry", "UnknownJobType"]
+__all__ = [
+    "DatabaseLocked",
+    "DatabaseReadOnly",
+    "Fail",
+    "InputsError",
+    "JobDefinitionError",
+    "JoblineError",
+    "Retry",
+    "StoreUnavailable",
+    "UnknownJobType",
+]
 
 
 class PipelineRunError(JoblineError):
@@ -52,3 +62,19 @@ class PipelineRunError(JoblineError):
 
 class StoreUnavailable(JoblineError):
     """The database did not answer: the connection broke or a call passed its deadline."""
+
+    retry_after = 5  #: seconds a client may wait before trying again (HTTP ``Retry-After``)
+
+
+class DatabaseLocked(StoreUnavailable):
+    """The database is locked by another process and stayed locked past the busy timeout:
+    try again shortly; if it lasts, find the process holding the lock (a long write, or a
+    transaction left open) or raise JOBLINE_SQLITE_BUSY_TIMEOUT."""
+
+
+class DatabaseReadOnly(JoblineError):
+    """The database is read-only for this process: give it write access (for SQLite, to the
+    file and its folder: SQLite writes -wal and -shm files beside it; for PostgreSQL,
+    point DATABASE_URL at the primary, not a standby)."""
+
+    retry_after = 60  #: it lasts until someone fixes it

@@ -13,6 +13,7 @@ from functools import wraps
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationErrorContext
@@ -21,8 +22,9 @@ from ninja.parser import Parser
 
 from jobline.api import conf
 from jobline.api.events_doc import DocumentedEvents
-from jobline.exceptions import InputsError, UnknownJobType
+from jobline.exceptions import DatabaseReadOnly, InputsError, StoreUnavailable, UnknownJobType
 from jobline.input_guard import nul_refusal
+from jobline.services import database
 
 
 class Error(Schema):
@@ -128,6 +130,9 @@ class JoblineAPI(DocumentedEvents):
             ),
             AuthenticationError: self._unauthenticated,
             RequestDataTooBig: lambda request, exc: self._too_large(request),
+            DatabaseError: self._unavailable,
+            StoreUnavailable: self._unavailable,
+            DatabaseReadOnly: self._unavailable,
         }
         for exc_class, handler in handlers.items():
             self.add_exception_handler(exc_class, handler)
@@ -155,6 +160,15 @@ class JoblineAPI(DocumentedEvents):
         message = exc.message if exc.message != "Unauthorized" else "authentication required"
         response = self._reply(request, message, 401)
         response["WWW-Authenticate"] = 'Bearer realm="jobline"'
+        return response
+
+    def _unavailable(self, request: HttpRequest, exc: Exception) -> HttpResponse:
+        """503 when the database is locked, read-only or away; any other error raises."""
+        explained = database.explain(exc)
+        if explained is None:
+            raise exc
+        response = self._reply(request, str(explained), 503)
+        response["Retry-After"] = str(getattr(explained, "retry_after", 5))
         return response
 
     def _too_large(self, request: HttpRequest) -> HttpResponse:

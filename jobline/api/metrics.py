@@ -1,4 +1,4 @@
-"""``/metrics`` in Prometheus text format: jobs by status and queue, claim and run times,
+"""``/metrics`` in Prometheus text format: queued and running jobs by queue, claim and run times,
 limits' use and waiting jobs, and what may be stuck (``jobline.services.stuck``; example
 alert rules in ``docs/how-to/monitoring.md``).
 
@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from jobline.core.states import JobStatus
 from jobline.models import Job, Worker
 from jobline.services import flow, stuck
 from jobline.worker.stats import BUCKETS
@@ -25,9 +26,13 @@ from jobline.worker.stats import BUCKETS
 class _Collector:
     def collect(self) -> Iterator[object]:
         jobs = GaugeMetricFamily(
-            "jobline_jobs", "Jobs by status and queue", labels=["status", "queue"]
+            "jobline_jobs", "Queued and running jobs by queue", labels=["status", "queue"]
         )
-        for row in Job.objects.values("status", "queue").annotate(n=Count("id")).order_by():
+        # Unfinished jobs only: they are few and indexed by status, while counting the
+        # finished ones read every row of a table that only retention keeps in check
+        # (1.9 s a scrape at 10,000,000 rows).
+        unfinished = Job.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+        for row in unfinished.values("status", "queue").annotate(n=Count("id")).order_by():
             jobs.add_metric([row["status"], row["queue"]], row["n"])
         yield jobs
         live = list(Worker.objects.filter(lease_expires_at__gt=timezone.now()))

@@ -186,6 +186,7 @@ def main(
     if not django_ready:
         setup_django(args)
     from jobline.cli import commands
+    from jobline.services import database
 
     try:
         run = getattr(args, "run", None) or getattr(commands, args.command.replace("-", "_"))
@@ -193,6 +194,12 @@ def main(
     except commands.CommandError as exc:
         print(f"jobline {args.command}: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:  # the database locked, read-only or away: one line, no traceback
+        explained = database.explain(exc)
+        if explained is None:
+            raise
+        print(f"jobline {args.command}: {explained}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

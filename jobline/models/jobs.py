@@ -104,6 +104,8 @@ class Job(models.Model):
             ),
             models.Index(fields=["status", "-id"], name="jobline_job_status"),
             models.Index(fields=["type", "-id"], name="jobline_job_type"),
+            # The jobs page by queue (migration 0016 builds it CONCURRENTLY on PostgreSQL).
+            models.Index(fields=["queue", "-id"], name="jobline_job_queue"),
             # Dashboard charts and the SQLite event poll: what finished since a time.
             models.Index(
                 fields=["finished_at", "status"],

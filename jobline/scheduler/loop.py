@@ -85,7 +85,7 @@ class Scheduler:
         try:
             tick = await self._call(firing.tick, self.using)
         except Exception as exc:  # the database is away: one log line per outage
-            self._outage.note(exc)
+            self._outage.note(database.explain(exc, self.using) or exc)
             await self._call(self._close_connection)  # a broken one is replaced on next use
             return self.poll
         self._outage.succeeded()

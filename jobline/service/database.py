@@ -10,15 +10,20 @@ import dj_database_url
 
 from jobline.store.pg_options import TCP_OPTIONS
 
-SQLITE_INIT = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;"
+SQLITE_INIT = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
 
 
 def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def database(url: str, *, ssl_required: bool = False) -> dict[str, Any]:
-    """A Django database config for PostgreSQL or SQLite, or a clear error for anything else."""
+def database(
+    url: str, *, ssl_required: bool = False, sqlite_busy_timeout: float = 10.0
+) -> dict[str, Any]:
+    """A Django database config for PostgreSQL or SQLite, or a clear error for anything else.
+
+    ``sqlite_busy_timeout``: seconds a SQLite writer waits for another process's write lock
+    before the call fails with ``DatabaseLocked``."""
     if not url.startswith(("postgres://", "postgresql://", "sqlite://")):
         raise ValueError(
             f"DATABASE_URL must start with postgres:// or sqlite://, got {url.split(':', 1)[0]}:"
@@ -26,7 +31,11 @@ def database(url: str, *, ssl_required: bool = False) -> dict[str, Any]:
     config = dj_database_url.parse(url, conn_max_age=600, conn_health_checks=True)
     if config["ENGINE"].endswith("sqlite3"):
         # IMMEDIATE: writers take the lock up front instead of failing on upgrade.
-        config["OPTIONS"] = {"init_command": SQLITE_INIT, "transaction_mode": "IMMEDIATE"}
+        config["OPTIONS"] = {
+            "init_command": SQLITE_INIT,
+            "transaction_mode": "IMMEDIATE",
+            "timeout": sqlite_busy_timeout,  # sqlite3's busy timeout, read by the store too
+        }
         config["CONN_MAX_AGE"] = 0
         private_file(config["NAME"])
     else:  # a dead server or link is noticed in seconds (the URL's own options win)

@@ -39,6 +39,7 @@ DATABASES = {
     "default": database(
         env.text("DATABASE_URL") or _default_db,
         ssl_required=env.flag("POSTGRES_SSL_REQUIRED", False),
+        sqlite_busy_timeout=env.number("JOBLINE_SQLITE_BUSY_TIMEOUT", 10.0),
     )
 }
 

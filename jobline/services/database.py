@@ -10,8 +10,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connections, transaction
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from jobline.exceptions import JoblineError
 from jobline.store import Store, store_for
 
 _replacement: Store | None = None
@@ -23,6 +24,12 @@ def store(using: str) -> Store:
         return _replacement
     connection = connections[using]
     return store_for(connection.vendor, connection.settings_dict)
+
+
+def explain(exc: BaseException, using: str = DEFAULT_DB_ALIAS) -> JoblineError | None:
+    """The database's state behind ``exc`` (locked, read-only, away), for a face to show in
+    one clear line; None for anything else (a bug: let it raise)."""
+    return store(using).explain(exc)
 
 
 def connection(using: str) -> Any:

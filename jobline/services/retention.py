@@ -289,8 +289,12 @@ class Pruner:
     def _pass(self) -> None:
         try:
             pruned = prune(self.using, pace=PACE, stopping=self._stopping.is_set)
-        except Exception:
-            log.exception("pruning failed; next try in %.0f s", self.interval)
+        except Exception as exc:
+            explained = database.explain(exc, self.using)
+            if explained is None:
+                log.exception("pruning failed; next try in %.0f s", self.interval)
+            else:  # the database's state, not a bug: no traceback
+                log.warning("pruning failed: %s; next try in %.0f s", explained, self.interval)
             return
         finally:
             connections[self.using].close()  # this thread's own; none held between passes

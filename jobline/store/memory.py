@@ -40,7 +40,7 @@ from jobline.core.values import (
     WorkerInfo,
 )
 from jobline.exceptions import JoblineError
-from jobline.store.port import CONTROL, JOBS
+from jobline.store.port import CONTROL, JOBS, explain_chain
 
 
 class Unsupported(JoblineError):
@@ -214,6 +214,10 @@ class MemoryStore:
 
     def now(self, connection: Any) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
+
+    def explain(self, exc: BaseException) -> JoblineError | None:
+        """Memory is never locked nor read-only: only the store errors explain themselves."""
+        return explain_chain(exc, lambda _: None)
 
     def try_lock(self, connection: Any, key: int) -> bool:
         with self._lock:

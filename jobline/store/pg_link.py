@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from jobline.exceptions import StoreUnavailable
+from jobline.exceptions import DatabaseLocked, DatabaseReadOnly, JoblineError, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -90,3 +90,22 @@ class Link:
 async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
     with contextlib.suppress(Exception):
         await conn.close()
+
+
+def recognise(exc: BaseException) -> JoblineError | None:
+    """A PostgreSQL error that is the server's state, not a bug (``Store.explain``)."""
+    if isinstance(exc, psycopg.errors.ReadOnlySqlTransaction):
+        return DatabaseReadOnly(
+            "the PostgreSQL server is read-only (a standby, or default_transaction_read_only"
+            " on): point DATABASE_URL at the primary"
+        )
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return DatabaseLocked(
+            "a lock on jobline's tables did not come free in time (lock_timeout): another"
+            " session holds it; try again, or find it in pg_stat_activity"
+        )
+    if isinstance(exc, psycopg.OperationalError) and (
+        exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+    ):  # no answer, a broken connection, or a server shutting down or starting
+        return StoreUnavailable(f"PostgreSQL is unavailable: {str(exc).strip()}")
+    return None

@@ -35,6 +35,7 @@ from jobline.core.values import (
     ScheduleOutlook,
     WorkerInfo,
 )
+from jobline.exceptions import DatabaseReadOnly, JoblineError, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -103,6 +104,13 @@ class Store(Protocol):
 
     def listener(self, channels: Iterable[str]) -> Listener: ...
 
+    def explain(self, exc: BaseException) -> JoblineError | None:
+        """What ``exc`` (or an error it was raised from: Django wraps its driver's) means to
+        the people running jobline, when it is this database's state, not a bug:
+        ``DatabaseLocked``, ``DatabaseReadOnly`` or ``StoreUnavailable`` with a message
+        saying what to do; None for anything else."""
+        ...
+
     # -- the caller's transaction -------------------------------------------------------
     def insert_jobs(
         self, connection: Any, rows: Iterable[NewJob]
@@ -151,6 +159,23 @@ class Store(Protocol):
     def schedule_outlook(self, connection: Any) -> ScheduleOutlook: ...
     def advance_schedules(self, connection: Any, rows: Sequence[tuple[Any, ...]]) -> None: ...
     def link_jobs(self, connection: Any, links: Sequence[tuple[int, int]]) -> None: ...
+
+
+def explain_chain(
+    exc: BaseException, recognise: Callable[[BaseException], JoblineError | None]
+) -> JoblineError | None:
+    """``Store.explain`` for a driver whose ``recognise`` looks at one error: ``exc`` and the
+    errors it was raised from, in turn; the store's own errors explain themselves."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (StoreUnavailable, DatabaseReadOnly)):
+            return current
+        if (explained := recognise(current)) is not None:
+            return explained
+        current = current.__cause__ or current.__context__
+    return None
 
 
 class QueueRulesCache:

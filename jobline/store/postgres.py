@@ -32,10 +32,18 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
+from jobline.exceptions import JoblineError
 from jobline.store import postgres_flow as flow
-from jobline.store.pg_link import Link
+from jobline.store.pg_link import Link, recognise
 from jobline.store.pg_options import TCP_OPTIONS
-from jobline.store.port import CONTROL, JOBS, QueueRulesCache, SqlPipelines, arun_plan
+from jobline.store.port import (
+    CONTROL,
+    JOBS,
+    QueueRulesCache,
+    SqlPipelines,
+    arun_plan,
+    explain_chain,
+)
 from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.store")
@@ -660,6 +668,9 @@ class PostgresStore(SqlPipelines):
 
     def listener(self, channels: Iterable[str]) -> PostgresListener:
         return PostgresListener(self.dsn, channels)
+
+    def explain(self, exc: BaseException) -> JoblineError | None:
+        return explain_chain(exc, recognise)
 
     def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
         return insert_jobs(connection, rows)

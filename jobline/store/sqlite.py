@@ -31,9 +31,11 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
+from jobline.exceptions import JoblineError
 from jobline.store import sqlite_flow as flow
-from jobline.store.port import QueueRulesCache, SqlPipelines, run_plan
+from jobline.store.port import QueueRulesCache, SqlPipelines, explain_chain, run_plan
 from jobline.store.sqlite_control import watch_terminate_requests
+from jobline.store.sqlite_errors import recognise
 
 T = TypeVar("T")
 
@@ -270,12 +272,21 @@ class SqliteSession:
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
         assert db is not None, "store is not open"
-        return await asyncio.get_running_loop().run_in_executor(self._thread, fn, db)
+        return await self._explained(fn, db)
+
+    async def _explained(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in the session's thread; a locked or read-only file raises
+        ``DatabaseLocked`` / ``DatabaseReadOnly`` (the worker logs them as they are)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
+        except sqlite3.Error as exc:
+            explained = recognise(exc, self._path, self._busy_timeout_ms / 1000)
+            if explained is None:
+                raise
+            raise explained from exc
 
     async def open(self) -> None:
-        self._db = await asyncio.get_running_loop().run_in_executor(
-            self._thread, connect, self._path, self._busy_timeout_ms
-        )
+        self._db = await self._explained(connect, self._path, self._busy_timeout_ms)
         self._watcher = asyncio.create_task(
             watch_terminate_requests(self._run, lambda: self._worker_id, self._control),
             name="jobline-sqlite-control",
@@ -645,13 +656,21 @@ class SqliteStore(SqlPipelines):
 
     def __init__(self, settings_dict: dict[str, Any]):
         self.path = str(settings_dict["NAME"])
+        #: seconds a writer waits for the lock: Django's ``OPTIONS["timeout"]`` (sqlite3's
+        #: default 5 s), set from JOBLINE_SQLITE_BUSY_TIMEOUT by ``jobline.database``
+        self.busy_timeout = float((settings_dict.get("OPTIONS") or {}).get("timeout", 5.0))
 
     def session(self, *, deadline: float = 10.0) -> SqliteSession:
-        """A waiting writer gives up after ``deadline`` seconds (SQLite's busy timeout)."""
-        return SqliteSession(self.path, busy_timeout_ms=round(deadline * 1000))
+        """A waiting writer gives up after ``deadline`` seconds, or the busy timeout if
+        shorter (SQLite's busy timeout)."""
+        wait = min(deadline, self.busy_timeout)
+        return SqliteSession(self.path, busy_timeout_ms=round(wait * 1000))
 
     def listener(self, channels: Iterable[str]) -> SqliteListener:
         return SqliteListener(self.path, channels)
+
+    def explain(self, exc: BaseException) -> JoblineError | None:
+        return explain_chain(exc, lambda e: recognise(e, self.path, self.busy_timeout))
 
     def insert_jobs(self, connection: Any, rows: Iterable[NewJob]) -> list[tuple[int, str | None]]:
         return insert_jobs(connection, rows)
@@ -663,7 +682,7 @@ class SqliteStore(SqlPipelines):
         """On a connection of its own, in a thread (sqlite3 blocks), in one transaction."""
 
         def insert() -> list[tuple[int, str | None]]:
-            db = connect(self.path, 10_000)
+            db = connect(self.path, round(self.busy_timeout * 1000))
             try:
                 db.execute("BEGIN IMMEDIATE")
                 inserted = insert_jobs(db, rows)
@@ -676,7 +695,7 @@ class SqliteStore(SqlPipelines):
 
     async def afind_keys(self, keys: Iterable[str]) -> dict[str, int]:
         def find() -> dict[str, int]:
-            db = connect(self.path, 10_000)
+            db = connect(self.path, round(self.busy_timeout * 1000))
             try:
                 return self.find_keys(db, keys)
             finally:

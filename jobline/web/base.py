@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, reverse
 
 from jobline.api.auth import user_can_read, user_can_write
 from jobline.input_guard import nul_refusal
+from jobline.services import database
 
 HERE = Path(__file__).resolve().parent
 # The UI loads its own scripts, styles and images only, with no inline code: injected markup
@@ -108,13 +109,32 @@ def page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), reverse("jobline:login"))
-        if not user_can_read(request.user):
-            return render(request, "jobline/denied.html", status=403)
-        return nul_refusal(request) or view(request, *args, **kwargs)
+        try:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), reverse("jobline:login"))
+            if not user_can_read(request.user):
+                return render(request, "jobline/denied.html", status=403)
+            return nul_refusal(request) or view(request, *args, **kwargs)
+        except Exception as exc:
+            return unavailable(request, exc)
 
     return wrapper
+
+
+def unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """A 503 page (JSON for scripts) when the database is locked, read-only or away; any
+    other error raises as it was."""
+    explained = database.explain(exc)
+    if explained is None:
+        raise exc
+    if wants_json(request):
+        response: HttpResponse = JsonResponse({"detail": str(explained)}, status=503)
+    else:
+        html = engine().get_template("jobline/unavailable.html").render({"reason": explained})
+        response = HttpResponse(html, status=503)
+        response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response["Retry-After"] = str(getattr(explained, "retry_after", 5))
+    return response
 
 
 def action(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

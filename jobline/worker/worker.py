@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from jobline.core.jobtypes import Registry, registry
 from jobline.core.states import JobStatus, Outcome
 from jobline.core.values import ClaimedJob, ClaimFilter, Completion, WorkerInfo
+from jobline.exceptions import StoreUnavailable
 from jobline.store import Session
 from jobline.store.reconnect import Backoff
 from jobline.worker import capture, resources
@@ -143,8 +144,9 @@ class Worker:
     async def run(self) -> int:
         """Work until stopped; returns how many jobs this worker finished."""
         where = self.claim_filter()
-        await self.store.open()
-        await self.store.register_worker(self.info(), self.options.lease)
+        if not await self._open_and_register():
+            await self.store.close()
+            return 0
         self._last_renewal = time.monotonic()
         self.registered = True
         log.info(
@@ -164,7 +166,8 @@ class Worker:
             asyncio.get_running_loop().call_later(self.options.run_for, self.stop)
         try:
             await self.resources.make_ahead(where.types)  # so the first http job is on time too
-            await self.store.rescue_lost()
+            with contextlib.suppress(StoreUnavailable):  # each heartbeat rescues too
+                await self.store.rescue_lost()
             await self._claim_loop(where)
             await self._drain()
         finally:
@@ -182,6 +185,27 @@ class Worker:
             self._threads.shutdown(wait=False, cancel_futures=True)
             log.info("worker stopped id=%s processed=%d", self.id, self.processed)
         return self.processed
+
+    async def _open_and_register(self) -> bool:
+        """Open the store and register; while the database is locked or away, wait and try
+        again (one log line per outage). False if stopped meanwhile."""
+        outage = Backoff("starting the worker")
+        opened = False
+        while not self._stopping.is_set():
+            try:
+                if not opened:
+                    await self.store.open()
+                    opened = True
+                await self.store.register_worker(self.info(), self.options.lease)
+            except StoreUnavailable as exc:  # DatabaseLocked too; read-only is no wait
+                self.id = uuid.uuid4().hex  # in case the register committed unheard of
+                outage.note(exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), outage.next_delay())
+                continue
+            outage.succeeded()
+            return True
+        return False
 
     async def _drain(self) -> None:
         """Give running jobs the grace period, then put the rest back in the queue."""

@@ -7,18 +7,22 @@ The worker's side (``Session``) runs on its own event loop, as in a worker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
 
 from jobline.core.flow import FlowRules, Limit
 from jobline.core.states import JobStatus
 from jobline.core.values import ClaimFilter, Completion, NewJob, WorkerInfo
+from jobline.exceptions import DatabaseLocked, DatabaseReadOnly
 from jobline.models import Job
 from jobline.services import actions, database
 from jobline.store import CONTROL, JOBS, Store
@@ -351,8 +355,6 @@ def test_a_maintenance_lock_is_held_by_one_at_a_time(harness):
 def _second_connection(harness: Harness) -> Any:
     if isinstance(harness.store, MemoryStore):
         return None  # a memory store is one process: the same lock set
-    import psycopg
-
     return psycopg.connect(harness.store.dsn, autocommit=True)
 
 
@@ -379,3 +381,89 @@ def test_a_job_s_trace_context_comes_back_with_its_claim(harness):
         flowing: TRACE,
         later: traced,
     }
+
+
+# -- the database's state, explained (``Store.explain``) ---------------------------------------
+
+
+def test_errors_that_are_not_the_database_s_state_are_not_explained(harness):
+    assert harness.store.explain(ValueError("a bug")) is None
+    assert harness.store.explain(KeyError("status")) is None
+
+
+def test_the_store_s_own_errors_explain_themselves_through_a_chain(harness):
+    locked = DatabaseLocked("held elsewhere")
+    try:
+        try:
+            raise locked
+        except DatabaseLocked as exc:
+            raise RuntimeError("wrapped, as Django wraps its driver's errors") from exc
+    except RuntimeError as wrapped:
+        assert harness.store.explain(wrapped) is locked
+
+
+@contextlib.contextmanager
+def _write_lock_held_elsewhere(harness: Harness) -> Iterator[None]:
+    """Another connection holds the write lock; this one gives up waiting in 0.1 s."""
+    store, conn = harness.store, harness.connection
+    if store.name == "sqlite":
+        other = sqlite3.connect(store.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        conn.execute("PRAGMA busy_timeout = 100")
+        try:
+            yield
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {round(store.busy_timeout * 1000)}")
+            other.close()
+        return
+    other = psycopg.connect(store.dsn)
+    other.execute("LOCK TABLE jobline_job IN ACCESS EXCLUSIVE MODE")
+    conn.execute("SET lock_timeout = '100ms'")
+    try:
+        yield
+    finally:
+        conn.execute("RESET lock_timeout")
+        other.close()
+
+
+@contextlib.contextmanager
+def _read_only(harness: Harness) -> Iterator[None]:
+    conn = harness.connection
+    if harness.store.name == "sqlite":
+        conn.execute("PRAGMA query_only = 1")
+        try:
+            yield
+        finally:
+            conn.execute("PRAGMA query_only = 0")
+        return
+    conn.execute("SET default_transaction_read_only = on")  # as on a standby
+    try:
+        yield
+    finally:
+        conn.execute("RESET default_transaction_read_only")
+
+
+def _refused_write(harness: Harness) -> Exception:
+    with pytest.raises(Exception) as refused:
+        harness.insert(row())
+    return refused.value
+
+
+def test_a_write_lock_held_elsewhere_is_explained_as_locked(harness):
+    if harness.store.name == "memory":
+        pytest.skip("memory has no other process to hold a lock")
+    with _write_lock_held_elsewhere(harness):
+        explained = harness.store.explain(_refused_write(harness))
+    assert isinstance(explained, DatabaseLocked)
+    assert "lock" in str(explained)
+    assert harness.insert(row())  # and once it is free, writes work
+
+
+def test_a_read_only_database_is_explained_as_read_only(harness):
+    if harness.store.name == "memory":
+        pytest.skip("memory is never read-only")
+    with _read_only(harness):
+        explained = harness.store.explain(_refused_write(harness))
+    assert isinstance(explained, DatabaseReadOnly)
+    assert "read-only" in str(explained)
+    assert harness.insert(row())
