@@ -1,4 +1,5 @@
-"""``/metrics`` in Prometheus text format: queued and running jobs by queue, claim and run times,
+"""``/metrics`` in Prometheus text format: queued and running jobs by queue, jobs finished in the
+last minutes, claim and run times,
 limits' use and waiting jobs, and what may be stuck (``jobline.services.stuck``; example
 alert rules in ``docs/how-to/monitoring.md``).
 
@@ -9,6 +10,7 @@ deployment is covered by scraping any web process.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +23,8 @@ from jobline.core.states import JobStatus
 from jobline.models import Job, Worker
 from jobline.services import flow, stuck
 from jobline.worker.stats import BUCKETS
+
+FINISHED_WINDOW = timedelta(minutes=5)
 
 
 class _Collector:
@@ -35,6 +39,7 @@ class _Collector:
         for row in unfinished.values("status", "queue").annotate(n=Count("id")).order_by():
             jobs.add_metric([row["status"], row["queue"]], row["n"])
         yield jobs
+        yield _finished_recently()
         live = list(Worker.objects.filter(lease_expires_at__gt=timezone.now()))
         workers = GaugeMetricFamily("jobline_workers", "Live worker processes")
         workers.add_metric([], len(live))
@@ -95,6 +100,21 @@ def _stuck() -> Iterator[GaugeMetricFamily]:
     lapsed = GaugeMetricFamily("jobline_workers_lapsed", "Workers whose lease lapsed")
     lapsed.add_metric([], len(stuck.lapsed_workers(now)))
     yield lapsed
+
+
+def _finished_recently() -> GaugeMetricFamily:
+    """Jobs finished in the last FINISHED_WINDOW, for alerts on failures: a range of the
+    finished_at index, where counting every finished job would read the whole table."""
+    family = GaugeMetricFamily(
+        "jobline_jobs_finished_recently",
+        f"Jobs finished in the last {FINISHED_WINDOW.seconds // 60} minutes, by queue and status",
+        labels=["status", "queue"],
+    )
+    since = timezone.now() - FINISHED_WINDOW
+    rows = Job.objects.filter(finished_at__gte=since).values("status", "queue")
+    for row in rows.annotate(n=Count("id")).order_by():
+        family.add_metric([row["status"], row["queue"]], row["n"])
+    return family
 
 
 def _histogram(name: str, doc: str, workers: list[Worker], key: str) -> HistogramMetricFamily:
