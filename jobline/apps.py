@@ -5,7 +5,11 @@ import importlib
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.db import connections
+from django.db.models.signals import post_migrate
 from django.utils.module_loading import autodiscover_modules, import_string
+
+from jobline.store import outbox
 
 
 class JoblineConfig(AppConfig):
@@ -14,6 +18,7 @@ class JoblineConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        post_migrate.connect(_outbox_triggers, sender=self)
         # Pipeline runs' actions (run.cancel(), run.resume(), run.steps) come from the services.
         importlib.import_module("jobline.services.actions")
         # Job types register themselves as each installed app's jobs.py is imported;
@@ -26,6 +31,14 @@ class JoblineConfig(AppConfig):
         # Plain modules of jobs, for service mode without a Django project of one's own.
         for module in getattr(settings, "JOBLINE_IMPORT", ()):
             importlib.import_module(module)
+
+
+def _outbox_triggers(using: str, **kwargs: object) -> None:
+    """Job events' triggers, again after migrations (a rebuilt job table lost them)."""
+    connection = connections[using]
+    with connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+        outbox.after_migrate(connection.vendor, cursor, tables)
 
 
 def _runs_django_tasks() -> bool:

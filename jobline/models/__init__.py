@@ -10,15 +10,18 @@ from jobline.models.api import ApiToken, Template
 from jobline.models.jobs import Job, Queue, Worker
 from jobline.models.pipelines import PipelineDefinition, PipelineRun
 from jobline.models.schedules import Schedule, ScheduleRun
+from jobline.models.subscriptions import OutboxEvent, Subscription
 
 __all__ = [
     "ApiToken",
     "Job",
+    "OutboxEvent",
     "PipelineDefinition",
     "PipelineRun",
     "Queue",
     "Schedule",
     "ScheduleRun",
+    "Subscription",
     "Template",
     "Worker",
 ]

@@ -31,6 +31,7 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
+from jobline.store import outbox
 from jobline.store import postgres_flow as flow
 from jobline.store.pg_link import Link
 from jobline.store.pg_options import TCP_OPTIONS
@@ -660,6 +661,12 @@ class PostgresStore(SqlPipelines):
 
     def unlock(self, connection: Any, key: int) -> None:
         connection.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+    def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
+        rows = connection.execute(outbox.TAKE_POSTGRES, [limit]).fetchall()
+        return sorted(
+            (dict(zip(outbox.FIELDS, row, strict=True)) for row in rows), key=lambda e: e["id"]
+        )
 
     def lock_for_write(self, connection: Any) -> None:
         """Row locks (``FOR UPDATE``) do it here."""

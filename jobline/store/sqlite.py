@@ -30,6 +30,7 @@ from jobline.core.values import (
     WorkerInfo,
     batched,
 )
+from jobline.store import outbox
 from jobline.store import sqlite_flow as flow
 from jobline.store.port import QueueRulesCache, SqlPipelines, run_plan
 from jobline.store.sqlite_control import watch_terminate_requests
@@ -581,6 +582,10 @@ class PipelineSQL:
 PIPELINE_SQL = PipelineSQL()
 
 
+def _id(row: dict[str, Any]) -> int:
+    return row["id"]
+
+
 def _text(value: Any) -> Any:
     return utc_text(value) if isinstance(value, datetime) else value
 
@@ -661,6 +666,17 @@ class SqliteStore(SqlPipelines):
 
     def unlock(self, connection: Any, key: int) -> None:
         """Nothing was taken."""
+
+    def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
+        rows = connection.execute(outbox.TAKE_SQLITE, (limit,)).fetchall()
+        events = sorted((dict(zip(outbox.FIELDS, row, strict=True)) for row in rows), key=_id)
+        for event in events:
+            for name in ("created_at", "started_at", "finished_at", "at"):
+                if isinstance(event[name], str):  # SQLite keeps UTC datetimes as text
+                    event[name] = datetime.fromisoformat(event[name]).replace(tzinfo=UTC)
+            if event["outputs"] is not None:
+                event["outputs"] = json.loads(event["outputs"])
+        return events
 
     def lock_for_write(self, connection: Any) -> None:
         """A write takes SQLite's one write lock, even one that changes nothing."""

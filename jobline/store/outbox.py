@@ -1,0 +1,130 @@
+"""The outbox of job events: triggers on ``jobline_job`` write one row per event.
+
+A job's insert makes a ``created`` event; a change of its status to running, succeeded,
+failed or cancelled makes ``started``, ``succeeded``, ``failed`` or ``terminated`` (a retry
+back to queued makes none). The rows are written in the same transaction as the change, so
+an event exists only once its change commits, and the worker's hot path runs no extra code.
+
+While no active subscription exists the triggers write nothing: each statement (PostgreSQL)
+or row (SQLite) pays one look at the tiny ``jobline_subscription`` table. Jobs of the
+delivery type make no events, or deliveries would make events that make deliveries.
+
+PostgreSQL: statement-level triggers with transition tables, so a batch of 10,000 jobs is
+one ``INSERT ... SELECT``, and a ``NOTIFY jobline_events`` at commit wakes the relay.
+SQLite: row triggers. Both come from migration 0014; on SQLite they are created again after
+every migration (``after_migrate``), since a migration that rebuilds ``jobline_job`` (a
+column change) drops its triggers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobline.core.events import DELIVER_TYPE
+from jobline.store.port import EVENTS
+
+COLUMNS = (
+    "kind, job_id, type, queue, status, attempts, schedule_id, outputs, error,"
+    " created_at, started_at, finished_at, at"
+)
+_SUBSCRIBED = "EXISTS (SELECT 1 FROM jobline_subscription WHERE is_active)"
+_KIND = (
+    "CASE {t}.status WHEN 'running' THEN 'started' WHEN 'cancelled' THEN 'terminated'"
+    " ELSE {t}.status END"
+)
+_EVENT_STATUSES = "('running', 'succeeded', 'failed', 'cancelled')"
+
+
+def _values(t: str, kind: str, at: str) -> str:
+    return (
+        f"{kind}, {t}.id, {t}.type, {t}.queue, {t}.status, {t}.attempts, {t}.schedule_id,"
+        f" {t}.outputs, {t}.error, {t}.created_at, {t}.started_at, {t}.finished_at, {at}"
+    )
+
+
+POSTGRES_CREATE = f"""
+CREATE OR REPLACE FUNCTION jobline_outbox_created() RETURNS trigger AS $$
+BEGIN
+    IF {_SUBSCRIBED} THEN
+        INSERT INTO jobline_outbox ({COLUMNS})
+        SELECT {_values("n", "'created'", "clock_timestamp()")}
+        FROM new_jobs n WHERE n.type <> '{DELIVER_TYPE}';
+        IF FOUND THEN PERFORM pg_notify('{EVENTS}', ''); END IF;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE OR REPLACE FUNCTION jobline_outbox_changed() RETURNS trigger AS $$
+BEGIN
+    IF {_SUBSCRIBED} THEN
+        INSERT INTO jobline_outbox ({COLUMNS})
+        SELECT {_values("n", _KIND.format(t="n"), "clock_timestamp()")}
+        FROM new_jobs n JOIN old_jobs o ON o.id = n.id
+        WHERE n.status <> o.status AND n.status IN {_EVENT_STATUSES}
+            AND n.type <> '{DELIVER_TYPE}'
+        ORDER BY n.id;
+        IF FOUND THEN PERFORM pg_notify('{EVENTS}', ''); END IF;
+    END IF;
+    RETURN NULL;
+END
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER jobline_job_outbox_created AFTER INSERT ON jobline_job
+    REFERENCING NEW TABLE AS new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION jobline_outbox_created();
+CREATE TRIGGER jobline_job_outbox_changed AFTER UPDATE ON jobline_job
+    REFERENCING OLD TABLE AS old_jobs NEW TABLE AS new_jobs
+    FOR EACH STATEMENT EXECUTE FUNCTION jobline_outbox_changed();
+"""
+
+POSTGRES_DROP = """
+DROP TRIGGER IF EXISTS jobline_job_outbox_created ON jobline_job;
+DROP TRIGGER IF EXISTS jobline_job_outbox_changed ON jobline_job;
+DROP FUNCTION IF EXISTS jobline_outbox_created();
+DROP FUNCTION IF EXISTS jobline_outbox_changed();
+"""
+
+_SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+SQLITE_CREATE = (
+    f"""
+CREATE TRIGGER IF NOT EXISTS jobline_job_outbox_created AFTER INSERT ON jobline_job
+WHEN NEW.type <> '{DELIVER_TYPE}' AND {_SUBSCRIBED}
+BEGIN
+    INSERT INTO jobline_outbox ({COLUMNS})
+    VALUES ({_values("NEW", "'created'", _SQLITE_NOW)});
+END
+""",
+    f"""
+CREATE TRIGGER IF NOT EXISTS jobline_job_outbox_changed AFTER UPDATE OF status ON jobline_job
+WHEN NEW.status <> OLD.status AND NEW.status IN {_EVENT_STATUSES}
+    AND NEW.type <> '{DELIVER_TYPE}' AND {_SUBSCRIBED}
+BEGIN
+    INSERT INTO jobline_outbox ({COLUMNS})
+    VALUES ({_values("NEW", _KIND.format(t="NEW"), _SQLITE_NOW)});
+END
+""",
+)
+
+SQLITE_DROP = (
+    "DROP TRIGGER IF EXISTS jobline_job_outbox_created",
+    "DROP TRIGGER IF EXISTS jobline_job_outbox_changed",
+)
+
+
+def after_migrate(vendor: str, cursor: Any, tables: Any) -> None:
+    """Create the SQLite triggers where they are missing: a migration that rebuilt
+    ``jobline_job`` dropped them. PostgreSQL keeps its triggers through any ALTER TABLE."""
+    if vendor == "sqlite" and {"jobline_outbox", "jobline_subscription"} <= set(tables):
+        for statement in SQLITE_CREATE:
+            cursor.execute(statement)
+
+
+_TAKE = (
+    "DELETE FROM jobline_outbox WHERE id IN"
+    " (SELECT id FROM jobline_outbox ORDER BY id LIMIT {limit}{lock})"
+    f" RETURNING id, {COLUMNS}"
+)
+#: The oldest events, removed from the outbox in the caller's transaction: concurrent relays
+#: take different rows on PostgreSQL; SQLite has one writer.
+TAKE_POSTGRES = _TAKE.format(limit="%s", lock=" FOR UPDATE SKIP LOCKED")
+TAKE_SQLITE = _TAKE.format(limit="?", lock="")
+FIELDS = ("id", *COLUMNS.replace(" ", "").split(","))  #: what each taken row holds
