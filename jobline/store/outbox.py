@@ -18,6 +18,7 @@ column change) drops its triggers.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from jobline.core.events import DELIVER_TYPE
@@ -128,3 +129,17 @@ _TAKE = (
 TAKE_POSTGRES = _TAKE.format(limit="%s", lock=" FOR UPDATE SKIP LOCKED")
 TAKE_SQLITE = _TAKE.format(limit="?", lock="")
 FIELDS = ("id", *COLUMNS.replace(" ", "").split(","))  #: what each taken row holds
+
+
+def rows_to_events(rows: Any) -> list[dict[str, Any]]:
+    """Taken rows as events, oldest first (``RETURNING`` keeps no order), outputs decoded
+    (Django's connections leave JSON as text)."""
+    events = sorted((dict(zip(FIELDS, row, strict=True)) for row in rows), key=_id)
+    for event in events:
+        if isinstance(event["outputs"], str):
+            event["outputs"] = json.loads(event["outputs"])
+    return events
+
+
+def _id(event: dict[str, Any]) -> int:
+    return event["id"]

@@ -663,10 +663,7 @@ class PostgresStore(SqlPipelines):
         connection.execute("SELECT pg_advisory_unlock(%s)", [key])
 
     def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
-        rows = connection.execute(outbox.TAKE_POSTGRES, [limit]).fetchall()
-        return sorted(
-            (dict(zip(outbox.FIELDS, row, strict=True)) for row in rows), key=lambda e: e["id"]
-        )
+        return outbox.rows_to_events(connection.execute(outbox.TAKE_POSTGRES, [limit]))
 
     def lock_for_write(self, connection: Any) -> None:
         """Row locks (``FOR UPDATE``) do it here."""

@@ -582,8 +582,12 @@ class PipelineSQL:
 PIPELINE_SQL = PipelineSQL()
 
 
-def _id(row: dict[str, Any]) -> int:
-    return row["id"]
+def _utc(value: str | datetime | None) -> datetime | None:
+    """A UTC datetime kept as text (Django's connection may have parsed it, naive)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC)
 
 
 def _text(value: Any) -> Any:
@@ -669,13 +673,10 @@ class SqliteStore(SqlPipelines):
 
     def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
         rows = connection.execute(outbox.TAKE_SQLITE, (limit,)).fetchall()
-        events = sorted((dict(zip(outbox.FIELDS, row, strict=True)) for row in rows), key=_id)
+        events = outbox.rows_to_events(rows)
         for event in events:
             for name in ("created_at", "started_at", "finished_at", "at"):
-                if isinstance(event[name], str):  # SQLite keeps UTC datetimes as text
-                    event[name] = datetime.fromisoformat(event[name]).replace(tzinfo=UTC)
-            if event["outputs"] is not None:
-                event["outputs"] = json.loads(event["outputs"])
+                event[name] = _utc(event[name])
         return events
 
     def lock_for_write(self, connection: Any) -> None:
