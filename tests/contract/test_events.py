@@ -12,8 +12,9 @@ from datetime import datetime
 from jobline.core.events import DELIVER_TYPE
 from jobline.core.states import JobStatus
 from jobline.core.values import ClaimFilter, Completion
+from tests.contract.test_store import LEASE, claim, harness, row, worker
 
-from tests.contract.test_store import LEASE, claim, harness, row, worker  # noqa: F401
+__all__ = ["harness"]  # the fixture, shared with test_store
 
 
 def kinds(events):
