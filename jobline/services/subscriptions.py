@@ -89,7 +89,7 @@ class Relay:
                     taken = await loop.run_in_executor(self._thread, self._pass)
                 except Exception as exc:  # the database is away: one log line per outage
                     self._outage.note(exc)
-                    await loop.run_in_executor(self._thread, connections[self.using].close)
+                    await loop.run_in_executor(self._thread, self._close_connection)
                     taken = 0
                 else:
                     self._outage.succeeded()
@@ -98,11 +98,14 @@ class Relay:
                     await _first(woken.wait(), self._stopping.wait(), timeout=self.poll)
         finally:
             await self._listener.close()
-            await loop.run_in_executor(self._thread, connections[self.using].close)
+            await loop.run_in_executor(self._thread, self._close_connection)
             self._thread.shutdown(wait=False)
 
     def _pass(self) -> int:
         return relay(self.using, limit=self.batch)
+
+    def _close_connection(self) -> None:
+        connections[self.using].close()  # the relay thread's own; a broken one is replaced
 
 
 async def _first(*waits: Awaitable[Any], timeout: float) -> None:
