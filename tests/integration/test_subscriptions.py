@@ -247,7 +247,7 @@ def test_no_event_before_its_commit(alias, events_settings):
                     late = committed_elsewhere(alias)
                     wait_until(lambda: (late.id, "created") in seen(hooks.received()), what="late")
                     assert (held.id, "created") not in seen(hooks.received())
-                wait_until(lambda: (held.id, "created") in seen(hooks.received()), what="the commit")
+                wait_until(lambda: (held.id, "created") in seen(hooks.received()), what="commit")
         assert "rolled-back" not in {e["job"]["queue"] for e in hooks.events.values()}
 
 
@@ -258,8 +258,9 @@ def test_a_receiver_that_was_down_gets_the_events_afterwards(alias, events_setti
     jobs = jobline.enqueue_many("noop", [{}] * 20, using=alias)
     with running_worker(alias), running_relay(alias):
         wait_until(
-            lambda: Job.objects.using(alias).filter(type=DELIVER_TYPE, attempts__gte=2).count()
-            == 20,
+            lambda: (
+                Job.objects.using(alias).filter(type=DELIVER_TYPE, attempts__gte=2).count() == 20
+            ),
             what="every delivery failed twice",
         )
         with serving(Hooks(port)) as hooks:
