@@ -13,6 +13,7 @@ from django.db import models
 
 from jobline.core import events
 from jobline.core.events import Filters
+from jobline.input_guard import field_errors
 
 
 class Subscription(models.Model):
@@ -66,8 +67,9 @@ class Subscription(models.Model):
         )
         if problem := events.kinds_problem(self.events):
             problems["events"] = problem
-        if problems:
-            raise ValidationError(problems)
+        errors = {field: [message] for field, message in problems.items()}
+        if errors := field_errors(self) | errors:
+            raise ValidationError(errors)
 
     @property
     def filters(self) -> Filters:
