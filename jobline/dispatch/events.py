@@ -55,7 +55,7 @@ class DeliverEvent(Job):
 
     name = DELIVER_TYPE
     user_triggered = False
-    max_attempts = 20  # about a day of retries for a receiver that is down
+    max_attempts = 30  # about 19 hours of retries (1 s doubling to an hour) for a receiver down
     retry = RetryPolicy(base=1.0, cap=3600.0)
     Inputs = Delivery
 
