@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+from django.core.management import call_command
+from django.db import connection
+
 import jobline
 from jobline.core.events import DELIVER_TYPE
 from jobline.models import Job, OutboxEvent, Schedule, Subscription
@@ -63,3 +67,23 @@ def test_each_event_goes_to_the_subscriptions_it_matches(alias):
     assert "s3cr3t-value" not in str(done.inputs["event"]["job"]["outputs"])
     assert relay(alias) == 0  # taken once
     assert not Job.objects.using(alias).filter(type=DELIVER_TYPE, status="succeeded").exists()
+
+
+def test_sqlite_triggers_come_back_after_a_migration_that_rebuilt_the_job_table():
+    """A later migration that rebuilds jobline_job (SQLite alters columns by copying the
+    table) drops its triggers; every migrate run puts them back."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL keeps triggers through ALTER TABLE")
+
+    def triggers() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            return {name for (name,) in cursor.fetchall()}
+
+    names = {"jobline_job_outbox_created", "jobline_job_outbox_changed"}
+    assert names <= triggers()
+    with connection.schema_editor() as editor:  # what altering a column does on SQLite
+        editor._remake_table(Job)
+    assert not names & triggers()
+    call_command("migrate", "jobline", verbosity=0)
+    assert names <= triggers()
