@@ -5,15 +5,17 @@ failed or cancelled makes ``started``, ``succeeded``, ``failed`` or ``terminated
 back to queued makes none). The rows are written in the same transaction as the change, so
 an event exists only once its change commits, and the worker's hot path runs no extra code.
 
-While no active subscription exists the triggers write nothing: each statement (PostgreSQL)
-or row (SQLite) pays one look at the tiny ``jobline_subscription`` table. Jobs of the
-delivery type make no events, or deliveries would make events that make deliveries.
+The triggers exist only while an active subscription does (:func:`sync_triggers`, run in
+the transaction of every change to subscriptions and after every migrate): a deployment
+without subscriptions pays nothing, not even a trigger call. Each trigger also checks that
+an active subscription exists, so rows changed without signals (``QuerySet.update``) never
+make events nobody asked for. Jobs of the delivery type make no events, or deliveries would
+make events that make deliveries.
 
 PostgreSQL: statement-level triggers with transition tables, so a batch of 10,000 jobs is
-one ``INSERT ... SELECT``, and a ``NOTIFY jobline_events`` at commit wakes the relay.
-SQLite: row triggers. Both come from migration 0014; on SQLite they are created again after
-every migration (``after_migrate``), since a migration that rebuilds ``jobline_job`` (a
-column change) drops its triggers.
+one ``INSERT ... SELECT``, and a ``NOTIFY jobline_events`` at commit wakes the relay; the
+functions come from migration 0014. SQLite: row triggers (a migration that rebuilds
+``jobline_job`` drops them; the sync after migrate puts them back).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _values(t: str, kind: str, at: str) -> str:
     )
 
 
-POSTGRES_CREATE = f"""
+POSTGRES_FUNCTIONS = f"""
 CREATE OR REPLACE FUNCTION jobline_outbox_created() RETURNS trigger AS $$
 BEGIN
     IF {_SUBSCRIBED} THEN
@@ -69,6 +71,12 @@ BEGIN
     RETURN NULL;
 END
 $$ LANGUAGE plpgsql;
+"""
+POSTGRES_DROP_FUNCTIONS = """
+DROP FUNCTION IF EXISTS jobline_outbox_created();
+DROP FUNCTION IF EXISTS jobline_outbox_changed();
+"""
+POSTGRES_CREATE = """
 CREATE TRIGGER jobline_job_outbox_created AFTER INSERT ON jobline_job
     REFERENCING NEW TABLE AS new_jobs
     FOR EACH STATEMENT EXECUTE FUNCTION jobline_outbox_created();
@@ -80,8 +88,6 @@ CREATE TRIGGER jobline_job_outbox_changed AFTER UPDATE ON jobline_job
 POSTGRES_DROP = """
 DROP TRIGGER IF EXISTS jobline_job_outbox_created ON jobline_job;
 DROP TRIGGER IF EXISTS jobline_job_outbox_changed ON jobline_job;
-DROP FUNCTION IF EXISTS jobline_outbox_created();
-DROP FUNCTION IF EXISTS jobline_outbox_changed();
 """
 
 _SQLITE_NOW = "strftime('%Y-%m-%d %H:%M:%f', 'now')"
@@ -111,12 +117,38 @@ SQLITE_DROP = (
 )
 
 
+TRIGGERS = ("jobline_job_outbox_created", "jobline_job_outbox_changed")
+_PRESENT = {
+    "postgresql": "SELECT count(*) FROM pg_trigger"
+    " WHERE tgrelid = 'jobline_job'::regclass AND tgname IN {names}",
+    "sqlite": "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name IN {names}",
+}
+
+
+def sync_triggers(vendor: str, cursor: Any) -> bool:
+    """Create the triggers if an active subscription exists, drop them if none does; returns
+    whether they are on. Run it in the transaction that changed subscriptions: on PostgreSQL
+    a lock on ``jobline_subscription`` makes concurrent syncs take turns, each seeing what
+    the one before committed. DDL only when the state changes (it locks ``jobline_job``)."""
+    if vendor == "postgresql":
+        cursor.execute("LOCK TABLE jobline_subscription IN SHARE ROW EXCLUSIVE MODE")
+    names = "(" + ", ".join(f"'{name}'" for name in TRIGGERS) + ")"
+    cursor.execute(f"SELECT {_SUBSCRIBED}, ({_PRESENT[vendor].format(names=names)})")
+    wanted, present = cursor.fetchone()
+    if bool(wanted) != (present == len(TRIGGERS)):
+        if vendor == "postgresql":
+            cursor.execute(POSTGRES_DROP + (POSTGRES_CREATE if wanted else ""))
+        else:
+            for statement in (*SQLITE_DROP, *(SQLITE_CREATE if wanted else ())):
+                cursor.execute(statement)
+    return bool(wanted)
+
+
 def after_migrate(vendor: str, cursor: Any, tables: Any) -> None:
-    """Create the SQLite triggers where they are missing: a migration that rebuilt
-    ``jobline_job`` dropped them. PostgreSQL keeps its triggers through any ALTER TABLE."""
-    if vendor == "sqlite" and {"jobline_outbox", "jobline_subscription"} <= set(tables):
-        for statement in SQLITE_CREATE:
-            cursor.execute(statement)
+    """The triggers as the subscriptions want them, once the tables exist (on SQLite a
+    migration that rebuilt ``jobline_job`` dropped them)."""
+    if {"jobline_outbox", "jobline_subscription"} <= set(tables):
+        sync_triggers(vendor, cursor)
 
 
 _TAKE = (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections, transaction
 
 import jobline
 from jobline.core.events import DELIVER_TYPE
@@ -57,11 +57,11 @@ def test_each_event_goes_to_the_subscriptions_it_matches(alias):
     assert got["nightly"] == [(fired.id, "succeeded")]  # linked after its created event
     assert "paused" not in got
     (failed,) = Job.objects.using(alias).filter(type=DELIVER_TYPE, inputs__subscription="failures")
-    assert failed.inputs["destination"] == {
-        "target": "webhook",
-        "url": "https://example.com/failures",
-        "sign_with": "",
-    }
+    destination = failed.inputs["destination"]
+    assert (destination["target"], destination["url"]) == (
+        "webhook",
+        "https://example.com/failures",
+    )
     assert "hunter2" not in failed.inputs["event"]["job"]["error"]
     (done,) = jobs.filter(type=DELIVER_TYPE, inputs__subscription="nightly")
     assert "s3cr3t-value" not in str(done.inputs["event"]["job"]["outputs"])
@@ -69,21 +69,46 @@ def test_each_event_goes_to_the_subscriptions_it_matches(alias):
     assert not Job.objects.using(alias).filter(type=DELIVER_TYPE, status="succeeded").exists()
 
 
+TRIGGERS = {"jobline_job_outbox_created", "jobline_job_outbox_changed"}
+
+
+def triggers(alias: str) -> set[str]:
+    connection = connections[alias]
+    sql = {
+        "sqlite": "SELECT name FROM sqlite_master WHERE type = 'trigger'",
+        "postgresql": "SELECT tgname FROM pg_trigger WHERE tgrelid = 'jobline_job'::regclass",
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return {name for (name,) in cursor.fetchall()} & TRIGGERS
+
+
+def test_the_triggers_exist_only_while_an_active_subscription_does(alias):
+    subscribe(alias, "first").delete()  # whatever earlier tests left: no subscription now
+    assert triggers(alias) == set()
+    first = subscribe(alias, "first")
+    assert triggers(alias) == TRIGGERS
+    with transaction.atomic(using=alias):  # in the caller's transaction, with its writes
+        subscribe(alias, "second", is_active=False)
+        first.delete()
+        assert triggers(alias) == set()
+    second = Subscription.objects.using(alias).get(name="second")
+    second.is_active = True
+    second.save(using=alias)
+    assert triggers(alias) == TRIGGERS
+    jobline.enqueue("noop", {}, using=alias)
+    assert OutboxEvent.objects.using(alias).count() == 1
+
+
 def test_sqlite_triggers_come_back_after_a_migration_that_rebuilt_the_job_table():
     """A later migration that rebuilds jobline_job (SQLite alters columns by copying the
     table) drops its triggers; every migrate run puts them back."""
     if connection.vendor != "sqlite":
         pytest.skip("PostgreSQL keeps triggers through ALTER TABLE")
-
-    def triggers() -> set[str]:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
-            return {name for (name,) in cursor.fetchall()}
-
-    names = {"jobline_job_outbox_created", "jobline_job_outbox_changed"}
-    assert names <= triggers()
+    subscribe("default", "all")
+    assert triggers("default") == TRIGGERS
     with connection.schema_editor() as editor:  # what altering a column does on SQLite
         editor._remake_table(Job)
-    assert not names & triggers()
+    assert triggers("default") == set()
     call_command("migrate", "jobline", verbosity=0)
-    assert names <= triggers()
+    assert triggers("default") == TRIGGERS
