@@ -73,6 +73,7 @@ class Relay:
         self.poll = float(conf.get("JOBLINE_EVENTS_POLL_SECONDS") if poll is None else poll)
         self.batch = int(conf.get("JOBLINE_EVENTS_BATCH"))
         self.relayed = 0  #: events taken from the outbox
+        self.passes = 0  #: looks at the outbox so far (tests wait on it)
         self._listener = database.store(using).listener((EVENTS,))
         self._stopping = asyncio.Event()
         self._outage = Backoff("the event relay")
@@ -97,6 +98,7 @@ class Relay:
                 else:
                     self._outage.succeeded()
                 self.relayed += taken
+                self.passes += 1
                 if taken < self.batch:  # else more are waiting: go on at once
                     await _first(woken.wait(), self._stopping.wait(), timeout=self.poll)
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from django.core.management import call_command
 from django.db import connection, connections, transaction
@@ -9,7 +11,7 @@ from django.db import connection, connections, transaction
 import jobline
 from jobline.core.events import DELIVER_TYPE
 from jobline.models import Job, OutboxEvent, Schedule, Subscription
-from jobline.services.subscriptions import relay
+from jobline.services.subscriptions import Relay, relay
 from tests.conftest import ALL_DATABASES
 
 pytestmark = ALL_DATABASES
@@ -112,3 +114,29 @@ def test_sqlite_triggers_come_back_after_a_migration_that_rebuilt_the_job_table(
     assert triggers("default") == set()
     call_command("migrate", "jobline", verbosity=0)
     assert triggers("default") == TRIGGERS
+
+
+def test_postgresql_wakes_the_relay_at_commit(pg_alias):
+    """With a poll of a minute, only the trigger's NOTIFY can bring the event over in time."""
+    subscribe(pg_alias, "all")
+    relay_ = Relay(pg_alias, poll=60.0)
+
+    def enqueue() -> None:
+        jobline.enqueue("noop", {}, using=pg_alias)
+        connections[pg_alias].close()  # this thread's own
+
+    async def main() -> None:
+        running = asyncio.create_task(relay_.run())
+        try:
+            while not relay_.passes:  # listening, and the first pass found nothing
+                await asyncio.sleep(0.01)
+            await asyncio.to_thread(enqueue)
+            async with asyncio.timeout(20):
+                while relay_.relayed == 0:
+                    await asyncio.sleep(0.01)
+        finally:
+            relay_.stop()
+            await running
+
+    asyncio.run(main())
+    assert Job.objects.using(pg_alias).filter(type=DELIVER_TYPE).count() == 1
