@@ -41,6 +41,8 @@ class SubscriptionForm(forms.ModelForm):
             "exchange",
             "routing_key",
         )
+        labels = {"is_active": "Active", "url": "URL", "sign_with": "Sign with (secret name)"}
+        widgets = {"url": forms.TextInput(attrs={"class": "mono", "spellcheck": "false"})}
 
 
 @page
@@ -50,7 +52,7 @@ def subscriptions_list(request: HttpRequest) -> HttpResponse:
 
 
 def _form(request: HttpRequest, subscription: Subscription | None) -> HttpResponse:
-    form = SubscriptionForm(request.POST or None, instance=subscription)
+    form = SubscriptionForm(request.POST or None, instance=subscription, label_suffix="")
     if request.method == "POST":
         if not user_can_write(request.user):
             return render(request, "jobline/denied.html", status=403)
