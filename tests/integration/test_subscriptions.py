@@ -27,7 +27,7 @@ from jobline.exceptions import Fail
 from jobline.models import Job, Subscription
 from jobline.services.subscriptions import Relay
 from jobline.testing import running_worker
-from tests.conftest import ALL_DATABASES, free_port, wait_until
+from tests.conftest import ALL_DATABASES, free_port, jobline_process, stop_process, wait_until
 
 aio_pika = pytest.importorskip("aio_pika")
 
@@ -267,3 +267,23 @@ def test_a_receiver_that_was_down_gets_the_events_afterwards(alias, events_setti
             want = {(j.id, "succeeded") for j in jobs}
             wait_until(lambda: seen(hooks.received()) >= want, what="events after the outage")
     assert seen(hooks.received()) == want
+
+
+def test_jobline_scheduler_and_worker_processes_deliver_events(alias, service_env):
+    """The relay runs beside ``jobline scheduler``: events reach the receiver from processes."""
+    env = service_env(
+        alias,
+        JOBLINE_HTTP_ALLOWED_NETWORKS="127.0.0.0/8",
+        JOBLINE_HTTP_SIGNING_SECRETS=f"hooks={SECRET}",
+    )
+    with serving(Hooks()) as hooks:
+        subscribe(alias, "hook", target="webhook", url=hooks.url(), sign_with="hooks")
+        procs = [jobline_process(env, "scheduler"), jobline_process(env, "worker")]
+        try:
+            job = jobline.enqueue("noop", {}, using=alias)
+            want = {(job.id, kind) for kind in ("created", "started", "succeeded")}
+            wait_until(lambda: seen(hooks.received()) >= want, what="events from processes")
+        finally:
+            for proc in procs:
+                stop_process(proc)
+    assert hooks.bad_signatures == 0
