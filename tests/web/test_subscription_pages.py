@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.contrib.auth.models import User
+
 from jobline.models import Subscription
 from tests.web.test_pages import flashes
 
@@ -58,3 +60,17 @@ def test_viewers_see_the_list_but_may_not_change_it(viewer):
     assert viewer.post("/subscriptions/new/", HOOK | {"name": "other"}).status_code == 403
     assert viewer.post(f"/subscriptions/{Subscription.objects.get().id}/delete/").status_code == 403
     assert Subscription.objects.count() == 1
+
+
+def test_admin__checks_the_target_s_fields(db, client):
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    assert client.get("/admin/jobline/subscription/add/").status_code == 200
+    fields = {"name": "bus", "events": '["failed"]', "target": "amqp", "is_active": "on"}
+    r = client.post("/admin/jobline/subscription/add/", fields)
+    assert r.status_code == 200 and "give an exchange, a routing key, or both" in r.content.decode()
+    r = client.post("/admin/jobline/subscription/add/", fields | {"events": '["boom"]'})
+    assert "unknown event kind" in r.content.decode()
+    assert not Subscription.objects.exists()
+    r = client.post("/admin/jobline/subscription/add/", fields | {"routing_key": "jobs"})
+    assert r.status_code == 302
+    assert Subscription.objects.get().events == ["failed"]
