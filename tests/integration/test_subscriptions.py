@@ -28,6 +28,7 @@ from jobline.models import Job, Subscription
 from jobline.services.subscriptions import Relay
 from jobline.testing import running_worker
 from tests.conftest import ALL_DATABASES, free_port, jobline_process, stop_process, wait_until
+from tests.integration.test_kafka_jobs import consume
 
 aio_pika = pytest.importorskip("aio_pika")
 
@@ -287,3 +288,18 @@ def test_jobline_scheduler_and_worker_processes_deliver_events(alias, service_en
             for proc in procs:
                 stop_process(proc)
     assert hooks.bad_signatures == 0
+
+
+def test_a_kafka_subscription_publishes_each_event_keyed_by_job_id(alias, kafka, kafka_broker):
+    subscribe(alias, "topic", target="kafka", topic=kafka, events=["created", "succeeded"])
+    jobs = jobline.enqueue_many("noop", [{}] * 10, using=alias)
+    delivered = Job.objects.using(alias).filter(type=DELIVER_TYPE, status="succeeded")
+    with running_worker(alias), running_relay(alias):
+        wait_until(lambda: delivered.count() == 20, what="20 deliveries")
+    records = consume(kafka_broker, kafka, 20)
+    events = [json.loads(r.value) for r in records]
+    assert {(e["job"]["id"], e["event"]) for e in events} == {
+        (j.id, kind) for j in jobs for kind in ("created", "succeeded")
+    }
+    assert all(r.key.decode() == str(json.loads(r.value)["job"]["id"]) for r in records)
+    assert {dict(r.headers)["job_type"] for r in records} == {b"noop"}
