@@ -12,7 +12,7 @@ from django.http import HttpRequest
 
 from jobline.core.jobtypes import registry
 from jobline.input_guard import GuardedModelForm
-from jobline.models import ApiToken, Job, JobLog, Queue, Template, Worker
+from jobline.models import ApiToken, Job, JobLog, Queue, Subscription, Template, Worker
 from jobline.pipelines import admin as _pipeline_admin  # noqa: F401  (registers run admin)
 from jobline.redact import MaskedInputsForm, masked_inputs
 from jobline.scheduler import admin as _schedule_admin  # noqa: F401  (registers ScheduleAdmin)
@@ -173,3 +173,20 @@ class TemplateAdmin(admin.ModelAdmin):
     list_display = ("name", "label", "job_type", "user_triggered", "enabled", "updated_at")
     list_filter = ("enabled", "user_triggered", "job_type")
     search_fields = ("name", "label", "job_type")
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Where job events go; the form checks the target's fields (``Subscription.clean``)."""
+
+    list_display = ("name", "target", "is_active", "events", "job_type", "queue", "updated_at")
+    list_filter = ("is_active", "target")
+    search_fields = ("name", "job_type", "queue", "url", "topic", "exchange")
+    fieldsets = (
+        (None, {"fields": ("name", "is_active", "events")}),
+        ("Which jobs", {"fields": ("job_type", "queue", "schedule")}),
+        (
+            "Where to",
+            {"fields": ("target", "url", "sign_with", "topic", "exchange", "routing_key")},
+        ),
+    )

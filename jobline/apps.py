@@ -5,7 +5,11 @@ import importlib
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.db import connections, transaction
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils.module_loading import autodiscover_modules, import_string
+
+from jobline.store import outbox
 
 
 class JoblineConfig(AppConfig):
@@ -14,6 +18,11 @@ class JoblineConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        post_migrate.connect(_outbox_triggers, sender=self)
+        # Job events' triggers exist while an active subscription does.
+        subscription = self.get_model("Subscription")
+        post_save.connect(_sync_triggers, sender=subscription)
+        post_delete.connect(_sync_triggers, sender=subscription)
         # Pipeline runs' actions (run.cancel(), run.resume(), run.steps) come from the services.
         importlib.import_module("jobline.services.actions")
         # Job types register themselves as each installed app's jobs.py is imported;
@@ -26,6 +35,22 @@ class JoblineConfig(AppConfig):
         # Plain modules of jobs, for service mode without a Django project of one's own.
         for module in getattr(settings, "JOBLINE_IMPORT", ()):
             importlib.import_module(module)
+
+
+def _outbox_triggers(using: str, **kwargs: object) -> None:
+    """Job events' triggers, again after migrations (a rebuilt job table lost them)."""
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        tables = connection.introspection.table_names(cursor)
+        outbox.after_migrate(connection.vendor, cursor, tables)
+
+
+def _sync_triggers(using: str, **kwargs: object) -> None:
+    """A subscription was saved or deleted: the triggers follow, in the same transaction
+    (a savepoint in the caller's, else a transaction of its own right after the write)."""
+    connection = connections[using]
+    with transaction.atomic(using=using), connection.cursor() as cursor:
+        outbox.sync_triggers(connection.vendor, cursor)
 
 
 def _runs_django_tasks() -> bool:

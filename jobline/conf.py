@@ -42,6 +42,11 @@ DEFAULTS: dict[str, Any] = {
     "JOBLINE_KAFKA_SSL_CAFILE": "",  # default: the system's CA certificates
     "JOBLINE_KAFKA_SSL_CERTFILE": "",  # client certificate, for mutual TLS
     "JOBLINE_KAFKA_SSL_KEYFILE": "",
+    # Event subscriptions (jobline.services.subscriptions): the relay's poll and batch, and
+    # the AMQP broker of amqp subscriptions.
+    "JOBLINE_EVENTS_POLL_SECONDS": 1.0,
+    "JOBLINE_EVENTS_BATCH": 500,
+    "JOBLINE_AMQP_URL": "amqp://guest:guest@localhost:5672/",
 }
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 from pydantic import Field
 
-from jobline.dispatch import http, kafka  # noqa: F401  (built-ins http and kafka)
+from jobline.dispatch import events, http, kafka  # noqa: F401  (built-ins)
 from jobline.jobtypes import job
 
 

@@ -15,6 +15,7 @@ from jobline.api import (
     pipelines,
     queues,
     schedules,
+    subscriptions,
     templates,
     timer,
     upkeep,
@@ -26,7 +27,8 @@ api = errors.JoblineAPI(
     title="jobline",
     version="1",
     description=(
-        "Jobs, queues, workers, schedules, templates, timers and pipelines of a jobline "
+        "Jobs, queues, workers, schedules, templates, timers, pipelines and event "
+        "subscriptions of a jobline "
         "deployment. "
         "Authenticate with `Authorization: Bearer <token>` (`jobline token create NAME`) "
         "or a logged-in browser session."
@@ -39,5 +41,16 @@ api = errors.JoblineAPI(
 )
 api.add_router("", health.router)
 api.add_router("", docs.router)
-for resource in (jobs, job_types, queues, workers, schedules, templates, timer, upkeep, pipelines):
+for resource in (
+    jobs,
+    job_types,
+    queues,
+    workers,
+    schedules,
+    templates,
+    timer,
+    upkeep,
+    pipelines,
+    subscriptions,
+):
     api.add_router("", resource.router)

@@ -20,7 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from jobline.core.states import JobStatus
-from jobline.models import Job, Worker
+from jobline.models import Job, OutboxEvent, Worker
 from jobline.services import flow, stuck
 from jobline.worker.stats import BUCKETS
 
@@ -48,6 +48,11 @@ class _Collector:
         yield _histogram("jobline_job_run_duration_seconds", "Seconds per job attempt", live, "run")
         yield from _stuck()
         yield from _limits()
+        outbox = GaugeMetricFamily(
+            "jobline_outbox_events", "Job events waiting for the relay (subscriptions)"
+        )
+        outbox.add_metric([], OutboxEvent.objects.count())
+        yield outbox
 
 
 def _limits() -> Iterator[GaugeMetricFamily]:

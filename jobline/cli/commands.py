@@ -111,12 +111,12 @@ def worker(args: argparse.Namespace) -> None:
 
 def scheduler(args: argparse.Namespace) -> None:
     from jobline.scheduler.loop import Scheduler, install_signal_handlers
-    from jobline.services.retention import with_pruner
+    from jobline.services.beside import with_upkeep
 
     async def main() -> None:
         s = Scheduler()
         install_signal_handlers(s)
-        await with_pruner(s.run())
+        await with_upkeep(s.run())
 
     _run(main())
 

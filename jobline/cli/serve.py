@@ -8,7 +8,7 @@ import signal
 
 import uvicorn
 
-from jobline.services.retention import with_pruner
+from jobline.services.beside import with_upkeep
 from jobline.web.events import close_streams
 
 
@@ -59,7 +59,7 @@ async def serve(
     if worker_task:  # a worker that dies takes the server down with it, loudly
         worker_task.add_done_callback(lambda t: t.cancelled() or (t.exception() and stop()))
     scheduler_task = (
-        asyncio.create_task(with_pruner(sched.run()), name="jobline-scheduler") if sched else None
+        asyncio.create_task(with_upkeep(sched.run()), name="jobline-scheduler") if sched else None
     )
     if scheduler_task:  # likewise
         scheduler_task.add_done_callback(lambda t: t.cancelled() or (t.exception() and stop()))

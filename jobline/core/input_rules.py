@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pydantic_core
 
@@ -101,4 +102,20 @@ def url_problem(url: str) -> str | None:
     """Why ``url`` may not be called, or None: no spaces or control characters."""
     if match := _CONTROL.search(url):
         return f"URLs may not contain spaces or control characters (found {match.group()!r})"
+    return None
+
+
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is not an http(s) URL jobline may call (http jobs, webhooks), or None."""
+    if problem := url_problem(url):
+        return problem
+    try:
+        parsed = urlsplit(url)
+        _ = parsed.port  # raises on a port that is not a number in range
+    except ValueError as exc:
+        return f"not a valid URL: {exc}"
+    if parsed.scheme.lower() not in ("http", "https"):
+        return "only http:// and https:// URLs can be called"
+    if not parsed.hostname:
+        return "the URL has no host"
     return None

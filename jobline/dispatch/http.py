@@ -30,7 +30,6 @@ import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
@@ -172,17 +171,8 @@ class HttpRequest:
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        try:
-            parsed = urlsplit(url)
-            _ = parsed.port  # raises on a port that is not a number in range
-        except ValueError as exc:
-            raise ValueError(f"not a valid URL: {exc}") from None
-        if problem := input_rules.url_problem(url):
+        if problem := input_rules.http_url_problem(url):
             raise ValueError(problem)
-        if parsed.scheme.lower() not in ("http", "https"):
-            raise ValueError("only http:// and https:// URLs can be called")
-        if not parsed.hostname:
-            raise ValueError("the URL has no host")
         return url
 
     @field_validator("headers")
@@ -238,22 +228,28 @@ class Http(Job):
     Outputs = HttpResponse
 
     async def run(self) -> HttpResponse:
-        request: HttpRequest = self.inputs
         job = current_job()
-        content = request.content()
         headers = {IDEMPOTENCY_HEADER: str(job.id), "X-Jobline-Attempt": str(job.attempt)}
-        if request.json is not None:
-            headers["Content-Type"] = "application/json"
-        elif request.body is not None:
-            headers["Content-Type"] = "text/plain; charset=utf-8"
-        headers.update(tracing.outgoing_headers())  # traceparent: the receiver joins the trace
-        headers.update(request.headers)
-        if request.sign_with:
-            secret = signing_secret(request.sign_with)
-            headers[SIGNATURE_HEADER] = sign(secret, content, int(time.time()))
-        async with shared(CLIENT_KEY, _open_client, _close_client) as client:
-            response = await send(client, request, content, headers)
-        return check(request, response)
+        return await call(self.inputs, headers)
+
+
+async def call(request: HttpRequest, headers: dict[str, str]) -> HttpResponse:
+    """Make ``request`` on the worker's guarded client, signed when it says so, with
+    ``headers`` under its own; an unexpected status raises ``Retry`` or ``Fail``."""
+    content = request.content()
+    headers = dict(headers)
+    if request.json is not None:
+        headers["Content-Type"] = "application/json"
+    elif request.body is not None:
+        headers["Content-Type"] = "text/plain; charset=utf-8"
+    headers.update(tracing.outgoing_headers())  # traceparent: the receiver joins the trace
+    headers.update(request.headers)
+    if request.sign_with:
+        secret = signing_secret(request.sign_with)
+        headers[SIGNATURE_HEADER] = sign(secret, content, int(time.time()))
+    async with shared(CLIENT_KEY, _open_client, _close_client) as client:
+        response = await send(client, request, content, headers)
+    return check(request, response)
 
 
 async def send(

@@ -27,6 +27,7 @@ from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
 from jobline import conf, tracing
+from jobline.core.events import TOPIC_PATTERN
 from jobline.core.jobtypes import current_job
 from jobline.exceptions import Fail
 from jobline.jobtypes import Job
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("jobline.kafka")
 
 PRODUCER_KEY = "jobline.kafka.producer"
-TOPIC_PATTERN = r"^[A-Za-z0-9._-]{1,249}$"  # Kafka's rule for topic names
 
 
 @dataclass(frozen=True, kw_only=True, config=ConfigDict(extra="forbid"))

@@ -10,16 +10,19 @@ from jobline.models.api import ApiToken, Template
 from jobline.models.jobs import Job, JobLog, Queue, Worker
 from jobline.models.pipelines import PipelineDefinition, PipelineRun
 from jobline.models.schedules import Schedule, ScheduleRun
+from jobline.models.subscriptions import OutboxEvent, Subscription
 
 __all__ = [
     "ApiToken",
     "Job",
     "JobLog",
+    "OutboxEvent",
     "PipelineDefinition",
     "PipelineRun",
     "Queue",
     "Schedule",
     "ScheduleRun",
+    "Subscription",
     "Template",
     "Worker",
 ]

@@ -132,6 +132,11 @@ JOBLINE_KAFKA_SSL_CAFILE = env.text("KAFKA_SSL_CAFILE")
 JOBLINE_KAFKA_SSL_CERTFILE = env.text("KAFKA_SSL_CERTFILE")
 JOBLINE_KAFKA_SSL_KEYFILE = env.text("KAFKA_SSL_KEYFILE")
 
+# Event subscriptions (docs/how-to/notifications.md).
+JOBLINE_EVENTS_POLL_SECONDS = env.number("JOBLINE_EVENTS_POLL_SECONDS", 1.0)
+JOBLINE_EVENTS_BATCH = int(env.number("JOBLINE_EVENTS_BATCH", 500, int))
+JOBLINE_AMQP_URL = env.text("AMQP_URL", "amqp://guest:guest@localhost:5672/")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

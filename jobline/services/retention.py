@@ -23,7 +23,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -302,14 +302,3 @@ class Pruner:
             log.debug("pruning skipped: another process is pruning")
         elif sum(pruned.jobs.values()) or pruned.pipeline_runs or pruned.schedule_runs:
             log.info("pruned %s", "; ".join(pruned.lines(dry_run=False)))
-
-
-async def with_pruner(main: Awaitable[None], using: str = DEFAULT_DB_ALIAS) -> None:
-    """Await ``main`` (a scheduler's run) with a ``Pruner`` beside it, stopped when it ends."""
-    pruner = Pruner(using)
-    pruning = asyncio.create_task(pruner.run(), name="jobline-pruner")
-    try:
-        await main
-    finally:
-        pruner.stop()
-        await pruning

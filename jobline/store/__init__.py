@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobline.exceptions import JoblineError
-from jobline.store.port import CONTROL, JOBS, SCHEDULES, Listener, Session, Store
+from jobline.store.port import CONTROL, EVENTS, JOBS, SCHEDULES, Listener, Session, Store
 
 _stores: dict[tuple[str, str], Store] = {}
 # The last store each settings dict gave, with a copy of the settings it was given for: an
@@ -57,6 +57,7 @@ def _open(vendor: str, settings_dict: dict[str, Any]) -> Store:
 
 __all__ = [
     "CONTROL",
+    "EVENTS",
     "JOBS",
     "SCHEDULES",
     "Listener",

@@ -8,6 +8,9 @@ pause and resume; the rescue of a lost worker's jobs. Time comes from ``clock`` 
 
 What it does not do: transactions (a write is visible at once), pipelines and schedules
 (they live in the database's models); those raise :class:`Unsupported`.
+
+Job events (``take_events``) are recorded only while ``subscribed`` is true: the database's
+triggers likewise write none while no subscription is active.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from jobline.core.events import DELIVER_TYPE, KIND_OF_STATUS
 from jobline.core.flow import FlowKeys, QueueRules
 from jobline.core.states import JobStatus, after_lost
 from jobline.core.tracecontext import TraceContext
@@ -104,7 +108,10 @@ class MemoryStore:
         self.locks: set[int] = set()  #: maintenance locks held (``try_lock``)
         self.queue_rules: dict[str, QueueRules] = {}
         self.log_lines: dict[tuple[int, int, int], LogLine] = {}  #: by job, attempt, line
+        self.subscribed = False  #: record job events, as the triggers do with a subscription
+        self.outbox: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
+        self._event_ids = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: weakref.WeakSet[MemoryListener] = weakref.WeakSet()
 
@@ -167,6 +174,7 @@ class MemoryStore:
                 trace_context=r.trace_context,
             )
             self.jobs[job.id] = job
+            self._record(job, "created")
             if job.idempotency_key is not None:
                 keys.add(job.idempotency_key)
             inserted.append((job.id, job.idempotency_key))
@@ -230,6 +238,40 @@ class MemoryStore:
         with self._lock:
             self.locks.discard(key)
 
+    def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            taken, self.outbox = self.outbox[:limit], self.outbox[limit:]
+        return taken
+
+    def _record(self, job: MemoryJob, kind: str | None = None) -> None:
+        """Record an event of ``job``'s new status (or ``kind``), as the triggers do; the
+        caller holds the lock."""
+        kind = kind or KIND_OF_STATUS.get(job.status.value)
+        if not self.subscribed or kind is None or job.type == DELIVER_TYPE:
+            return
+
+        def when(t: float | None) -> datetime | None:
+            return None if t is None else datetime.fromtimestamp(t, UTC)
+
+        self.outbox.append(
+            {
+                "id": next(self._event_ids),
+                "kind": kind,
+                "job_id": job.id,
+                "type": job.type,
+                "queue": job.queue,
+                "status": job.status.value,
+                "attempts": job.attempts,
+                "schedule_id": None,
+                "outputs": job.outputs,
+                "error": job.error,
+                "created_at": when(job.created_at),
+                "started_at": when(job.started_at),
+                "finished_at": when(job.finished_at),
+                "at": when(self.clock()),
+            }
+        )
+
     # -- people's actions (the database stores do these through the models) ---------------
 
     def terminate(self, ids: Iterable[int]) -> int:
@@ -243,6 +285,7 @@ class MemoryStore:
                 if job.status is JobStatus.QUEUED:
                     job.status, job.error = JobStatus.CANCELLED, "terminated on request"
                     job.finished_at = self.clock()
+                    self._record(job)
                     changed += 1
                 elif job.status is JobStatus.RUNNING:
                     job.cancel_requested = True
@@ -470,6 +513,7 @@ class MemorySession:
                 job.status, job.worker_id = JobStatus.RUNNING, worker_id
                 job.attempts += 1
                 job.started_at = now
+                store._record(job)
                 claimed.append(
                     ClaimedJob(
                         id=job.id,
@@ -503,6 +547,7 @@ class MemorySession:
                     job.run_at, job.finished_at = now + c.retry_in, None
                 else:
                     job.finished_at = now
+                store._record(job)
         if any(c.flow for c in done):  # limits' slots are free: waiting workers look again
             store.notify(None, JOBS)
 
@@ -563,6 +608,7 @@ class MemorySession:
                 )
                 job.worker_id, job.run_at = None, now
                 job.finished_at = None if job.status is JobStatus.QUEUED else now
+                store._record(job)
                 rescued.append(job.id)
             for worker_id in [
                 w for w, seen in store.workers.items() if seen.lease_expires_at <= now

@@ -42,6 +42,7 @@ T = TypeVar("T")
 JOBS = "jobline_jobs"  #: jobs were inserted or queued again (PostgreSQL: by a trigger)
 CONTROL = "jobline_control"  #: a terminate, pause or resume: workers look at once
 SCHEDULES = "jobline_schedules"  #: a schedule was created or changed (PostgreSQL: a trigger)
+EVENTS = "jobline_events"  #: job events are in the outbox (PostgreSQL: a trigger)
 
 
 class Listener(Protocol):
@@ -140,6 +141,13 @@ class Store(Protocol):
         ...
 
     def unlock(self, connection: Any, key: int) -> None: ...
+
+    # job events (``jobline.store.outbox``)
+    def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
+        """Remove the oldest ``limit`` events from the outbox and return them, oldest first,
+        in the caller's transaction (a rollback puts them back). Each is a dict of
+        ``jobline.store.outbox.FIELDS`` with datetimes and outputs decoded."""
+        ...
 
     # pipelines: the plans of jobline.core.pipelines.plan, executed here
     def lock_runs(self, connection: Any, ids: Sequence[int]) -> list[int]: ...

@@ -33,6 +33,7 @@ from jobline.core.values import (
     batched,
 )
 from jobline.exceptions import JoblineError
+from jobline.store import outbox
 from jobline.store import postgres_flow as flow
 from jobline.store.pg_link import Link, recognise
 from jobline.store.pg_options import TCP_OPTIONS
@@ -716,6 +717,9 @@ class PostgresStore(SqlPipelines):
 
     def unlock(self, connection: Any, key: int) -> None:
         connection.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+    def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
+        return outbox.rows_to_events(connection.execute(outbox.TAKE_POSTGRES, [limit]))
 
     def lock_for_write(self, connection: Any) -> None:
         """Row locks (``FOR UPDATE``) do it here."""

@@ -32,6 +32,7 @@ from jobline.core.values import (
     batched,
 )
 from jobline.exceptions import JoblineError
+from jobline.store import outbox
 from jobline.store import sqlite_flow as flow
 from jobline.store.port import QueueRulesCache, SqlPipelines, explain_chain, run_plan
 from jobline.store.sqlite_control import watch_terminate_requests
@@ -635,6 +636,14 @@ class PipelineSQL:
 PIPELINE_SQL = PipelineSQL()
 
 
+def _utc(value: str | datetime | None) -> datetime | None:
+    """A UTC datetime kept as text (Django's connection may have parsed it, naive)."""
+    if value is None:
+        return None
+    parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return parsed.replace(tzinfo=UTC)
+
+
 def _text(value: Any) -> Any:
     return utc_text(value) if isinstance(value, datetime) else value
 
@@ -723,6 +732,14 @@ class SqliteStore(SqlPipelines):
 
     def unlock(self, connection: Any, key: int) -> None:
         """Nothing was taken."""
+
+    def take_events(self, connection: Any, limit: int) -> list[dict[str, Any]]:
+        rows = connection.execute(outbox.TAKE_SQLITE, (limit,)).fetchall()
+        events = outbox.rows_to_events(rows)
+        for event in events:
+            for name in ("created_at", "started_at", "finished_at", "at"):
+                event[name] = _utc(event[name])
+        return events
 
     def lock_for_write(self, connection: Any) -> None:
         """A write takes SQLite's one write lock, even one that changes nothing."""

@@ -11,6 +11,7 @@ from jobline.web import (
     pipeline_start,
     pipelines,
     schedules,
+    subscriptions,
     template_form,
     views,
 )
@@ -49,5 +50,13 @@ urlpatterns = [
     path("pipelines/<int:pk>/", pipelines.run_detail, name="pipeline-run"),
     path("pipelines/<int:pk>/cancel/", pipelines.run_cancel, name="pipeline-cancel"),
     path("pipelines/<int:pk>/resume/", pipelines.run_resume, name="pipeline-resume"),
+    path("subscriptions/", subscriptions.subscriptions_list, name="subscriptions"),
+    path("subscriptions/new/", subscriptions.subscription_new, name="subscription-new"),
+    path("subscriptions/<int:pk>/edit/", subscriptions.subscription_edit, name="subscription-edit"),
+    path(
+        "subscriptions/<int:pk>/delete/",
+        subscriptions.subscription_delete,
+        name="subscription-delete",
+    ),
     path("assets/<path:name>", base.asset, name="asset"),
 ]

@@ -23,7 +23,7 @@ from jobline.core.flow import FlowRules, Limit
 from jobline.core.states import JobStatus
 from jobline.core.values import ClaimFilter, Completion, NewJob, WorkerInfo
 from jobline.exceptions import DatabaseLocked, DatabaseReadOnly
-from jobline.models import Job
+from jobline.models import Job, Subscription
 from jobline.services import actions, database
 from jobline.store import CONTROL, JOBS, Store
 from jobline.store.memory import MemoryStore
@@ -60,6 +60,7 @@ class Harness:
     read: Any  # job id -> {"status", "attempts", "outputs", "error", "dispatch"}
     cancel: Any  # job ids -> None (a person terminates them)
     pause: Any  # queue -> None
+    subscribe: Any  # () -> None: an active subscription exists from now on (job events)
 
     def insert(self, *rows: NewJob) -> list[int]:
         return [job_id for job_id, _ in self.store.insert_jobs(self.connection, rows)]
@@ -91,7 +92,10 @@ def _memory() -> Harness:
             "dispatch": job.dispatch,
         }
 
-    return Harness(store, None, read, store.terminate, store.pause)
+    def subscribe() -> None:
+        store.subscribed = True
+
+    return Harness(store, None, read, store.terminate, store.pause, subscribe)
 
 
 def _database(alias: str) -> Harness:
@@ -105,6 +109,9 @@ def _database(alias: str) -> Harness:
         read,
         lambda ids: actions.cancel_jobs(ids, using=alias),
         lambda queue: actions.pause_queue(queue, using=alias),
+        lambda: Subscription.objects.using(alias).create(
+            name="all", target="webhook", url="https://example.com/hook"
+        ),
     )
 
 

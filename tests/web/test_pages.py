@@ -17,7 +17,16 @@ from jobline.web import stats
 from tests.web.conftest import make_job
 
 REPORT = {"type": "report", "inputs": {"title": "Q3 plan"}}
-PAGES = ["/", "/jobs/", "/jobs/new/", "/schedules/", "/templates/", "/pipelines/"]
+PAGES = [
+    "/",
+    "/jobs/",
+    "/jobs/new/",
+    "/schedules/",
+    "/templates/",
+    "/pipelines/",
+    "/subscriptions/",
+    "/subscriptions/new/",
+]
 
 
 @pytest.fixture(autouse=True)
