@@ -71,7 +71,9 @@ TEMPLATES = [
 ]
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-JOBLINE_LEASE_SECONDS = 3.0
+# Long enough that a busy 2-core host never lapses a lease by accident (a lapsed lease
+# rightly counts an attempt); tests of a lost worker expire its lease themselves.
+JOBLINE_LEASE_SECONDS = 15.0
 JOBLINE_HEARTBEAT_SECONDS = 0.5
 JOBLINE_POLL_SECONDS = 0.2
 JOBLINE_SHUTDOWN_GRACE_SECONDS = 5.0

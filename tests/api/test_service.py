@@ -60,8 +60,9 @@ def test_jobs_and_timer_through_a_running_service(pg_alias, service_env, receive
         )
         assert timer.status_code == 201 and timer.json()["time_left"] == 2
         (call,) = receiver.wait_for_calls(1, timeout=15)
-        # Idle workers look for due jobs every JOBLINE_POLL_SECONDS (1 s by default here).
-        assert 0 <= call.at - (started + 2) < 1.5
+        # Never before it is due. How late it may be on a busy host is the benchmarks' subject
+        # (docs/benchmarks.md, timer lateness), not a wall-clock bound here.
+        assert call.at >= started + 2
         assert call.method == "POST"
         assert api.get(f"/timer/{timer.json()['id']}").json()["time_left"] == 0
         (timer_job,) = api.get("/jobs", params={"type": "http"}).json()["items"]
