@@ -115,15 +115,15 @@ def _database(alias: str) -> Harness:
     )
 
 
-@pytest.fixture(
-    params=[
-        "memory",
-        pytest.param("sqlite", marks=pytest.mark.django_db(transaction=True)),
-        pytest.param(
-            "postgres", marks=pytest.mark.django_db(transaction=True, databases=["postgres"])
-        ),
-    ]
-)
+SQL_DRIVERS = [
+    pytest.param("sqlite", marks=pytest.mark.django_db(transaction=True)),
+    pytest.param("postgres", marks=pytest.mark.django_db(transaction=True, databases=["postgres"])),
+]
+#: For behaviour only a database has (another process's lock, a read-only file or standby).
+ON_SQL_DRIVERS = pytest.mark.parametrize("harness", SQL_DRIVERS, indirect=True)
+
+
+@pytest.fixture(params=["memory", *SQL_DRIVERS])
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
     if request.param == "memory":
         yield _memory()
@@ -456,9 +456,8 @@ def _refused_write(harness: Harness) -> Exception:
     return refused.value
 
 
+@ON_SQL_DRIVERS
 def test_a_write_lock_held_elsewhere_is_explained_as_locked(harness):
-    if harness.store.name == "memory":
-        pytest.skip("memory has no other process to hold a lock")
     with _write_lock_held_elsewhere(harness):
         explained = harness.store.explain(_refused_write(harness))
     assert isinstance(explained, DatabaseLocked)
@@ -466,9 +465,8 @@ def test_a_write_lock_held_elsewhere_is_explained_as_locked(harness):
     assert harness.insert(row())  # and once it is free, writes work
 
 
+@ON_SQL_DRIVERS
 def test_a_read_only_database_is_explained_as_read_only(harness):
-    if harness.store.name == "memory":
-        pytest.skip("memory is never read-only")
     with _read_only(harness):
         explained = harness.store.explain(_refused_write(harness))
     assert isinstance(explained, DatabaseReadOnly)
