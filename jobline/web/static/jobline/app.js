@@ -162,13 +162,20 @@
       return;
     }
     if (!res.ok || res.redirected) return; // signed out meanwhile: the next navigation shows it
+    let html;
+    try {
+      html = await res.text();
+    } catch {
+      return;
+    }
+    // Checked after the last await: a dialog opened while the body arrived holds a form of
+    // this container, which must stay in the page until the dialog closes.
     if (dialogOpen) {
-      // Its form must stay in the page while the dialog asks: apply this after it closes.
       pending.add(el);
       return;
     }
     const before = rowStatuses(el);
-    el.innerHTML = await res.text();
+    el.innerHTML = html;
     formatTimes(el);
     for (const row of $$("tr[data-job]", el)) {
       const was = before.get(row.dataset.job);
