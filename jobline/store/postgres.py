@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import weakref
@@ -16,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
+from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from jobline.core.pipelines import plan
@@ -71,13 +73,16 @@ RETURNING id, idempotency_key
 
 FIND_KEYS = "SELECT idempotency_key, id FROM jobline_job WHERE idempotency_key = ANY(%s)"
 
+# The worker's filter is written into the text once per worker (``_claim_sql``), so a
+# claim binds two scalars: dumping its arrays on every call cost more client CPU than the
+# rest of the call (measured: 197 µs against 104 µs for SELECT 1).
 CLAIM = """
 WITH picked AS (
     SELECT id FROM jobline_job
     WHERE status = 'queued' AND run_at <= now()
-      AND (%(all_queues)s OR queue = ANY(%(queues)s::text[]))
-      AND type = ANY(%(types)s::text[])
-      AND requires <@ %(tags)s::jsonb
+      AND ({all_queues} OR queue = ANY({queues}::text[]))
+      AND type = ANY({types}::text[])
+      AND requires <@ {tags}::jsonb
       AND flow_key IS NULL  -- limited and rate-limited jobs: FLOW_CLAIM
       AND NOT EXISTS (SELECT 1 FROM jobline_queue q WHERE q.name = queue
           AND (q.paused OR q.concurrency_limit IS NOT NULL OR q.rate_limit IS NOT NULL))
@@ -115,8 +120,8 @@ SET status = v.status,
                   ELSE j.run_at END,
     dispatch = COALESCE(v.dispatch, j.dispatch),
     worker_id = NULL
-FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::float8[],
-    %s::text[]) AS v(id, status, outputs, error, tb, delay, dispatch)
+FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, status text, outputs text, error text,
+    tb text, delay float8, dispatch text)
 WHERE j.id = v.id AND j.worker_id = %s AND j.status = 'running'
 """
 # For a batch with pipeline steps: which completions applied, to advance their runs.
@@ -452,7 +457,7 @@ class PostgresSession:
         self._listener.event(JOBS).clear()
         params = {
             **_filter_params(where),
-            "tags": json.dumps(list(where.tags)),
+            "tags": _tags_json(where),
             "limit": limit,
             "worker": worker_id,
         }
@@ -476,22 +481,14 @@ class PostgresSession:
             params["limit"] = limit - len(claimed)
             if params["limit"] <= 0:
                 return claimed
-        return claimed + [_claimed(r) for r in await self._read(CLAIM, params)]
+        plain = {"limit": params["limit"], "worker": worker_id}
+        return claimed + [_claimed(r) for r in await self._read(_claim_sql(where), plain)]
 
     async def _queues_limited(self) -> bool:
         return (await self._read(flow.QUEUE_RULES, None))[0][0]
 
     async def complete(self, worker_id: str, done: list[Completion]) -> None:
-        params = (
-            [c.id for c in done],
-            [c.status.value for c in done],
-            [c.outputs for c in done],
-            [c.error for c in done],
-            [c.traceback for c in done],
-            [float(c.retry_in) for c in done],
-            [c.dispatch for c in done],
-            worker_id,
-        )
+        params = (_completions_json(done), worker_id)
         runs = {c.pipeline_run_id for c in done if c.pipeline_run_id is not None}
         frees = any(c.flow for c in done)  # limits' slots: workers waiting for them look again
         if not runs:
@@ -517,10 +514,10 @@ class PostgresSession:
         )
 
         async def work(conn: psycopg.AsyncConnection[Any]) -> None:
-            for sql, rows, scalars in steps:
+            for statement, rows, scalars in steps:
                 if rows:  # one statement per kind: arrays of the rows' columns (unnest)
                     columns = [list(column) for column in zip(*rows, strict=True)]
-                    await conn.execute(sql, (*columns, *scalars), prepare=True)
+                    await conn.execute(statement, (*columns, *scalars), prepare=True)
 
         await self._transaction(work)
 
@@ -767,6 +764,43 @@ def _claimed(r: Sequence[Any], *, flow: bool = False) -> ClaimedJob:
         schedule=r[9],
         trace_context=r[10],
         flow=flow,
+    )
+
+
+@functools.lru_cache(maxsize=64)  # one filter per worker; a few in tests
+def _claim_sql(where: ClaimFilter) -> str:
+    """The plain claim with ``where`` written in as literals, quoted by psycopg (a ``%`` in
+    a name doubled: the text still takes ``%(limit)s`` and ``%(worker)s``)."""
+    values = {
+        "all_queues": where.queues is None,
+        "queues": list(where.queues or ()),
+        "types": list(where.types),
+        "tags": _tags_json(where),
+    }
+    literals = {k: sql.Literal(v).as_string(None).replace("%", "%%") for k, v in values.items()}
+    return CLAIM.format(**literals)
+
+
+def _tags_json(where: ClaimFilter) -> str:
+    return json.dumps(list(where.tags))
+
+
+def _completions_json(done: list[Completion]) -> str:
+    """Completions as one JSON document: C-speed ``json.dumps`` instead of dumping seven
+    arrays value by value (measured: 124 against 197 µs of client CPU for one job)."""
+    return json.dumps(
+        [
+            {
+                "id": c.id,
+                "status": c.status.value,
+                "outputs": c.outputs,
+                "error": c.error,
+                "tb": c.traceback,
+                "delay": float(c.retry_in),
+                "dispatch": c.dispatch,
+            }
+            for c in done
+        ]
     )
 
 

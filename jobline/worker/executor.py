@@ -12,6 +12,7 @@ from concurrent.futures import Executor
 from typing import Any
 
 from jobline import tracing
+from jobline.core import input_rules
 from jobline.core.jobtypes import JobContext, JobType, Reporter, _current
 from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
@@ -78,10 +79,13 @@ async def _attempt(
             async with asyncio.timeout(job.timeout):
                 result = await future
         data = None if result is None else job_type.outputs.to_json(result)
+        outputs = None if data is None else json.dumps(data)
+        if outputs is not None and "\\u0000" in outputs:  # no database stores NUL
+            _refuse_nul(data)
         return Completion(
             id=job.id,
             status=JobStatus.SUCCEEDED,
-            outputs=None if data is None else json.dumps(data),
+            outputs=outputs,
             pipeline_run_id=job.pipeline_run_id,
             dispatch="delivered" if job_type.delivered(data) else None,
         )
@@ -98,6 +102,13 @@ async def _attempt(
         )
     finally:
         _current.reset(token)
+
+
+def _refuse_nul(outputs: Any) -> None:
+    where = input_rules.nul_path(outputs)
+    if where is not None:  # else an escaped backslash before "u0000": a real value
+        field = f"outputs.{where}" if where else "outputs"
+        raise ValueError(f"{field}: {input_rules.NUL_MESSAGE}: no database stores them")
 
 
 def exception_name(exc: BaseException) -> str:
@@ -130,8 +141,10 @@ def failed(
     return Completion(
         id=job.id,
         status=transition.status,
-        error=masked_text(error),  # errors are shown in the UI and API: no URL passwords
-        traceback=masked_text(tb),
+        # Shown in the UI and API: no URL passwords; and no NUL, which PostgreSQL cannot
+        # store (a completion it refuses would be written again and again).
+        error=masked_text(error).replace("\x00", "\ufffd"),
+        traceback=masked_text(tb).replace("\x00", "\ufffd"),
         retry_in=transition.retry_in or 0.0,
         pipeline_run_id=job.pipeline_run_id,
     )

@@ -146,6 +146,14 @@ async def pl_fail(n: int) -> Number:
     raise RuntimeError(f"cannot handle {n}")
 
 
+@jobline.job(name="nul_text", max_attempts=1)
+async def nul_text(fail: bool) -> str:
+    """Text no database can store: a NUL character in its error, or in its outputs."""
+    if fail:
+        raise ValueError("bad \x00 byte")
+    return "ok \x00 out"
+
+
 @jobline.job(name="pl_maybe")
 async def pl_maybe(n: int):  # no annotation: outputs unchecked until run time
     return {"n": n} if n else {}

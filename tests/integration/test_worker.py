@@ -52,6 +52,22 @@ def test_fails_after_max_attempts_with_error_and_traceback(alias):
     assert "Traceback" in row.traceback and "flaky" in row.traceback
 
 
+def test_nul_in_an_error_or_outputs_fails_the_job_and_never_wedges_the_worker(alias):
+    bad_error = jobline.enqueue("nul_text", {"fail": True}, using=alias)
+    bad_outputs = jobline.enqueue("nul_text", {"fail": False}, using=alias)
+    fine = jobline.enqueue("add", {"a": 1, "b": 2}, using=alias)
+    assert drain(3, using=alias, timeout=30) == 3
+    row = _job(alias, bad_error.id)
+    assert (row.status, row.error) == ("failed", "ValueError: bad \ufffd byte")
+    assert "\x00" not in row.traceback
+    row = _job(alias, bad_outputs.id)
+    assert row.status == "failed" and row.outputs is None
+    assert row.error == (
+        "ValueError: outputs: NUL characters (\\u0000) are not allowed: no database stores them"
+    )
+    assert _job(alias, fine.id).outputs == 3
+
+
 def test_backoff_delays_the_next_attempt(alias):
     job = jobline.enqueue("flaky", {"fail_times": 1}, max_attempts=2, using=alias)
     drain(1, using=alias)
