@@ -56,19 +56,31 @@ CLIENT_KEY = "jobline.http.client"
 _TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110)
 
 
+def _new_client() -> aiohttp.ClientSession:
+    guard = importlib.import_module("jobline.dispatch.guard")  # aiohttp: loaded on first use
+    allowed = guard.parse_networks(conf.get("JOBLINE_HTTP_ALLOWED_NETWORKS"))
+    return guard.guarded_session(allowed, headers={"User-Agent": "jobline"})
+
+
 async def _open_client() -> aiohttp.ClientSession:
     # Importing aiohttp takes a moment (seconds on a loaded host): off the event loop, so
     # the worker's heartbeat and running jobs go on meanwhile.
-    guard = await asyncio.to_thread(importlib.import_module, "jobline.dispatch.guard")
-    allowed = guard.parse_networks(conf.get("JOBLINE_HTTP_ALLOWED_NETWORKS"))
-    return guard.guarded_session(allowed, headers={"User-Agent": "jobline"})
+    await asyncio.to_thread(importlib.import_module, "jobline.dispatch.guard")
+    return _new_client()
+
+
+async def _open_client_at_start() -> aiohttp.ClientSession:
+    # Before its first claim a worker runs no job, so the import may hold the loop (under
+    # `jobline up`, the web server's too, once at start): imported in a thread, aiohttp
+    # stayed in that thread's malloc arena (worker RSS 81.3 -> 76.3 MB).
+    return _new_client()
 
 
 async def _close_client(client: aiohttp.ClientSession) -> None:
     await client.close()
 
 
-make_at_start("http", CLIENT_KEY, _open_client, _close_client)
+make_at_start("http", CLIENT_KEY, _open_client_at_start, _close_client)
 
 
 # -- signatures ----------------------------------------------------------------------------

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 from asgiref.sync import sync_to_async
 from django.db import DEFAULT_DB_ALIAS
 
@@ -33,6 +32,9 @@ from jobline.core.pipelines import (
 from jobline.exceptions import InputsError, JoblineError, PipelineRunError, UnknownJobType
 from jobline.models import PipelineDefinition, PipelineRun
 from jobline.services import pipelines as runs
+
+if TYPE_CHECKING:
+    import jsonschema
 
 
 class UnknownPipeline(JoblineError, LookupError):
