@@ -50,7 +50,10 @@ from jobline.store.port import (
 from jobline.store.reconnect import Backoff
 
 log = logging.getLogger("jobline.store")
-BATCH_ROWS = 5000  #: rows per INSERT statement
+# Rows per INSERT statement. Small enough that the server inserts one batch while the next
+# is validated here (pipeline mode): 1,000-row enqueue_many calls went from about 25,000 to
+# 35,000 rows/s at 200 rows against 5,000; below 100 the statements' own cost shows.
+BATCH_ROWS = 200
 
 # The batch travels as one JSON document: cheaper to build and to bind than nine arrays.
 INSERT_JOBS = """
