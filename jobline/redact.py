@@ -52,6 +52,12 @@ def masked_text(text: str) -> str:
     return URL_PASSWORD.sub(r"\1****@", text)
 
 
+def storable(text: str) -> str:
+    """``text`` with each NUL character replaced: PostgreSQL text cannot hold it, and a write
+    it refuses would be tried again and again."""
+    return text.replace("\x00", "\ufffd")
+
+
 def masked_log_text(text: str) -> str:
     """A line of free text as a job's log shows it: URL passwords masked, and values after
     secret-looking keys (``token=...``, ``password: ...``)."""

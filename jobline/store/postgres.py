@@ -458,15 +458,17 @@ class PostgresSession:
 
     async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
         self._listener.event(JOBS).clear()
-        params = {
-            **_filter_params(where),
-            "tags": _tags_json(where),
-            "limit": limit,
-            "worker": worker_id,
-        }
-        claimed = []
-        params["queue_rules"] = await self._queue_rules.any(self._queues_limited)
-        if where.flow or params["queue_rules"]:
+        claimed: list[ClaimedJob] = []
+        queue_rules = await self._queue_rules.any(self._queues_limited)
+        if where.flow or queue_rules:
+            params = {
+                **_filter_params(where),
+                "tags": _tags_json(where),
+                "limit": limit,
+                "worker": worker_id,
+                "queue_rules": queue_rules,
+            }
+
             # Flow-controlled jobs first: their limits bound them, so they never starve the
             # rest, while a backlog of other jobs would starve them if they came second.
             # One round trip: BEGIN, the lock, the claim and COMMIT go out together.
@@ -481,10 +483,10 @@ class PostgresSession:
                 return await cur.fetchall()
 
             claimed = [_claimed(r, flow=True) for r in await self._claims.run(flow_claim)]
-            params["limit"] = limit - len(claimed)
-            if params["limit"] <= 0:
+            limit -= len(claimed)
+            if limit <= 0:
                 return claimed
-        plain = {"limit": params["limit"], "worker": worker_id}
+        plain = {"limit": limit, "worker": worker_id}
         return claimed + [_claimed(r) for r in await self._read(_claim_sql(where), plain)]
 
     async def _queues_limited(self) -> bool:
@@ -774,12 +776,7 @@ def _claimed(r: Sequence[Any], *, flow: bool = False) -> ClaimedJob:
 def _claim_sql(where: ClaimFilter) -> str:
     """The plain claim with ``where`` written in as literals, quoted by psycopg (a ``%`` in
     a name doubled: the text still takes ``%(limit)s`` and ``%(worker)s``)."""
-    values = {
-        "all_queues": where.queues is None,
-        "queues": list(where.queues or ()),
-        "types": list(where.types),
-        "tags": _tags_json(where),
-    }
+    values = {**_filter_params(where), "tags": _tags_json(where)}
     literals = {k: sql.Literal(v).as_string(None).replace("%", "%%") for k, v in values.items()}
     return CLAIM.format(**literals)
 

@@ -18,7 +18,7 @@ from jobline.core.retry import DEFAULT_RETRY
 from jobline.core.states import JobStatus, Outcome, after_attempt
 from jobline.core.values import ClaimedJob, Completion
 from jobline.exceptions import Fail, Retry
-from jobline.redact import masked_text
+from jobline.redact import masked_text, storable
 
 SyncCall = Callable[[Callable[..., Any], Any], Any]
 
@@ -141,10 +141,8 @@ def failed(
     return Completion(
         id=job.id,
         status=transition.status,
-        # Shown in the UI and API: no URL passwords; and no NUL, which PostgreSQL cannot
-        # store (a completion it refuses would be written again and again).
-        error=masked_text(error).replace("\x00", "\ufffd"),
-        traceback=masked_text(tb).replace("\x00", "\ufffd"),
+        error=storable(masked_text(error)),  # shown in the UI and API: no URL passwords
+        traceback=storable(masked_text(tb)),
         retry_in=transition.retry_in or 0.0,
         pipeline_run_id=job.pipeline_run_id,
     )

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from jobline.core.jobtypes import JobContext
 from jobline.core.progress import LogTail, ProgressState
 from jobline.core.values import LogLine, LogTrim, ProgressReport, Reports
-from jobline.redact import masked_log_text
+from jobline.redact import masked_log_text, storable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -125,4 +125,4 @@ class JobReports:
 
 def _shown(text: str) -> str:
     """What may be stored and shown: secrets masked, no NUL (PostgreSQL text cannot hold it)."""
-    return masked_log_text(text).replace("\x00", "\ufffd")
+    return storable(masked_log_text(text))
