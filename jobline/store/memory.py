@@ -496,7 +496,11 @@ class MemorySession:
         with self.store._lock:
             self.store.workers.pop(worker_id, None)
 
-    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
+    async def claim(
+        self, worker_id: str, limit: int, where: ClaimFilter, *, done: Sequence[Completion] = ()
+    ) -> list[ClaimedJob]:
+        if done:
+            await self.complete(worker_id, list(done))
         store = self.store
         self._listener.event(JOBS).clear()
         with store._lock:

@@ -363,7 +363,11 @@ class SqliteSession:
             lambda db: db.execute("DELETE FROM jobline_worker WHERE id = ?", (worker_id,))
         )
 
-    async def claim(self, worker_id: str, limit: int, where: ClaimFilter) -> list[ClaimedJob]:
+    async def claim(
+        self, worker_id: str, limit: int, where: ClaimFilter, *, done: Sequence[Completion] = ()
+    ) -> list[ClaimedJob]:
+        if done:
+            await self.complete(worker_id, list(done))
         params = {
             "now": utc_text(_now()),
             "worker": worker_id,

@@ -228,10 +228,10 @@ class Worker:
     # -- claiming ------------------------------------------------------------------------
 
     def _free_slots(self) -> int:
-        # A finished job whose result is still being written holds no slot, up to one
-        # concurrency's worth of them: the next claim goes out while the completion
-        # commits (at concurrency 1, the two round trips and WAL flushes overlap instead
-        # of adding up). Beyond that, unwritten results hold back claims.
+        # A finished job whose result is not yet written holds no slot, up to one
+        # concurrency's worth of them: the next claim goes out at once and carries the
+        # result (``_carried``: one round trip and one commit for both). Beyond that,
+        # unwritten results hold back claims.
         unwritten = len(self._pending) + self._flushing
         busy = len(self._running) + max(0, unwritten - self.options.concurrency)
         free = self.options.concurrency - busy
@@ -255,15 +255,23 @@ class Worker:
                 continue
             started = time.perf_counter()
             owner = self.id
+            done = self._carried()
+            self._flushing += len(done)
             try:
                 if self._claims_uncertain:
                     await self._put_back_unheard_of()
-                jobs = await self.store.claim(owner, free, where)
+                jobs = await self.store.claim(owner, free, where, done=done)
             except Exception as exc:  # the database is away: say so once, try again later
+                if done:  # the flusher writes them once the database is back
+                    self._pending[:0] = done
+                    self._flush_wanted.set()
                 self._claims_uncertain = True
                 await self._claim_outage.fail(exc)
                 continue
+            finally:
+                self._flushing -= len(done)
             self._claim_outage.succeeded()
+            self._written(done)
             self.stats.claim.observe(time.perf_counter() - started)
             if owner != self.id or self._lost_lease:  # the rescue gives these to others
                 continue
@@ -275,6 +283,15 @@ class Worker:
                 if self.options.until_idle and not busy:
                     return
                 await self._idle(where)
+
+    def _carried(self) -> list[Completion]:
+        """Pending completions the next claim writes in its own transaction (one commit for
+        both). Not when their jobs' last reports wait: those are written first, by the
+        flusher."""
+        if self.reports.due:
+            return []
+        done, self._pending = self._pending, []
+        return done
 
     async def _idle(self, where: ClaimFilter) -> None:
         """Wait for new jobs, the next delayed one's time, or ``poll`` seconds at most."""
@@ -375,10 +392,13 @@ class Worker:
                 self._flushing -= len(batch)
                 self._capacity.set()
             self._write_outage.succeeded()
-            self._held.difference_update(c.id for c in batch)
-            self.processed += len(batch)
-            if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
-                self.stop()
+            self._written(batch)
+
+    def _written(self, batch: list[Completion]) -> None:
+        self._held.difference_update(c.id for c in batch)
+        self.processed += len(batch)
+        if self.options.max_jobs is not None and self.processed >= self.options.max_jobs:
+            self.stop()
 
     async def _write_reports(self) -> bool:
         reports = self.reports.take()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import sqlite3
@@ -243,6 +244,33 @@ def test_completions_write_results_only_for_the_job_s_owner(harness):
     assert (harness.read(retried)["status"], harness.read(retried)["error"]) == ("queued", "boom")
     assert harness.read(stolen)["status"] == "running"  # w2 never owned it
     assert claim(harness, "w3") == []  # the retry is not due for an hour
+
+
+@pytest.mark.parametrize("where", [ALL, dataclasses.replace(ALL, flow=True)], ids=["plain", "flow"])
+def test_a_claim_writes_the_completions_it_carries_first(harness, where):
+    first, retried, stolen, *rest = harness.insert(row(), row(), row(), row(), row())
+
+    async def go(session):
+        await session.register_worker(worker("w1"), LEASE)
+        await session.register_worker(worker("w2"), LEASE)
+        [a, b] = await session.claim("w1", 2, ALL)
+        [c] = await session.claim("w2", 1, ALL)
+        assert (a.id, b.id, c.id) == (first, retried, stolen)
+        done = [
+            Completion(id=first, status=JobStatus.SUCCEEDED, outputs='{"a": 1}'),
+            Completion(id=retried, status=JobStatus.QUEUED, error="boom", retry_in=3600),
+            Completion(id=stolen, status=JobStatus.FAILED),  # w2's: w1 writes nothing to it
+        ]
+        return await session.claim("w1", 10, where, done=done)
+
+    claimed = harness.session(go)
+    assert sorted(j.id for j in claimed) == rest  # the retry is not due for an hour
+    assert (harness.read(first)["status"], harness.read(first)["outputs"]) == (
+        "succeeded",
+        {"a": 1},
+    )
+    assert (harness.read(retried)["status"], harness.read(retried)["error"]) == ("queued", "boom")
+    assert harness.read(stolen)["status"] == "running"
 
 
 def test_put_back_undoes_the_attempt(harness):
