@@ -6,8 +6,15 @@ prove that ``jobline.testing.memory_store`` needs none.
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
+
 import jobline
+from jobline.exceptions import StoreUnavailable
 from jobline.testing import drain, memory_store, running_worker
+from jobline.worker.runtime import options_from_settings
+from jobline.worker.worker import Worker
 from tests.conftest import wait_until
 from tests.example_app.jobs import add, flaky
 
@@ -58,3 +65,46 @@ def test_a_paused_queue_waits_until_resumed():
         assert store.job(job.id).status == "queued"
         store.resume("mail")
         wait_until(lambda: store.job(job.id).status == "succeeded", what="the resumed queue ran")
+
+
+class _ClaimFailsOnce:
+    """The memory store's session, except that the first claim carrying completions fails:
+    before reaching the store (nothing written, nothing taken), or after doing its work (as
+    when the connection breaks before the answer arrives: the worker can know neither what
+    was written nor what it took)."""
+
+    def __init__(self, session, *, after_the_work: bool):
+        self._session = session
+        self._after = after_the_work
+        self.failed = 0
+
+    def __getattr__(self, name):
+        return getattr(self._session, name)
+
+    async def claim(self, worker_id, limit, where, *, done=()):
+        fail = bool(done) and not self.failed
+        if fail and not self._after:
+            self.failed += 1
+            raise StoreUnavailable("claim connection: connection refused")
+        jobs = await self._session.claim(worker_id, limit, where, done=done)
+        if fail:
+            self.failed += 1
+            raise StoreUnavailable("claim connection: server closed the connection")
+        return jobs
+
+
+@pytest.mark.parametrize("after_the_work", [False, True], ids=["before", "after"])
+def test_a_failed_claim_that_carried_completions_loses_and_repeats_nothing(after_the_work):
+    with memory_store() as store:
+        jobs = jobline.enqueue_many("add", [{"a": i, "b": 1} for i in range(6)])
+        session = _ClaimFailsOnce(store.session(), after_the_work=after_the_work)
+        worker = Worker(session, options_from_settings(concurrency=1, until_idle=True))
+        asyncio.run(asyncio.wait_for(worker.run(), 30))
+        assert session.failed == 1
+        # Every job once: completions the claim did not write are written by the flusher
+        # (again, a no-op, if it did); jobs a lost answer took are put back with their
+        # attempt undone, then run.
+        assert [(store.job(j.id).status, store.job(j.id).attempts) for j in jobs] == [
+            ("succeeded", 1)
+        ] * 6
+        assert [store.job(j.id).outputs for j in jobs] == [i + 1 for i in range(6)]
